@@ -1,0 +1,164 @@
+"""The metric-key scheme: the one contract between trials (writers) and analysis (readers).
+
+Keys are slash-separated, general to specific. Every writer builds keys with these functions and
+every reader parses them with ``parse_key``; no other module spells a key by hand.
+
+Final metrics (logged once, at the trial's last iteration):
+    eval/{wset}/{split}/{loss|acc}                    wset: final | avg;  split: train | test
+    gap/{wset}/{loss|acc}                             test minus train
+    alpha/{wset}/{variant}/layer{i}                   capped at 2 (the reference)
+    alpha_raw/{wset}/{variant}/layer{i}               uncapped
+    alpha/{wset}/{variant}/{median|mean|min}          aggregates over layers (alpha_raw/... too)
+    alpha/{wset}/{variant}/role_{first|hidden|last}   median over the layers of one role
+        variant: multi (block-sum on rows) | uni (block-sum on all entries) | norms (block-sum on
+                 row norms) | hill (Hill on all entries)
+    prunable/{wset}/{method}/{center}/eps{eps}/layer{i}   largest removable fraction at rel. error <= eps
+    error/{wset}/{method}/{center}/r{ratio}/layer{i}      relative l_p error after removing a fraction
+        method: magnitude | singular | node;   center: median | none
+    pruned_acc/{wset}/{method}/r{ratio}   pruned_loss/{wset}/{method}/r{ratio}   test set
+    remaining/{method}/r{ratio}           remaining-parameter ratio of the pruned model
+    sv_removed/r{ratio}                   singular value: fraction of singular values removed
+    time/{stage}                          wall seconds per pipeline stage
+    iterations                            iterations trained
+
+Step metrics (step = iteration):
+    train/{loss|acc}     full train set, at convergence checks
+    test/{loss|acc}      full test set, every test_every iterations
+    batch/loss           running mean minibatch loss since the previous report
+    alpha/current/multi/layer{i}   the multivariate block-sum alpha of the current weights
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WEIGHT_SETS = ("final", "avg")
+ALPHA_VARIANTS = ("multi", "uni", "norms", "hill")
+AGGREGATES = ("median", "mean", "min")
+ROLES = ("first", "hidden", "last")
+
+
+def fmt_ratio(ratio: float) -> str:
+    """0.5 -> '0.50', 0.525 -> '0.525': at least two decimals, no float noise."""
+    text = f"{ratio:.4f}".rstrip("0")
+    whole, _, frac = text.partition(".")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def fmt_eps(eps: float) -> str:
+    return f"{eps:g}"
+
+
+def layer(i: int) -> str:
+    return f"layer{i}"
+
+
+def eval_key(wset: str, split: str, what: str) -> str:
+    return f"eval/{wset}/{split}/{what}"
+
+
+def gap_key(wset: str, what: str) -> str:
+    return f"gap/{wset}/{what}"
+
+
+def alpha_key(wset: str, variant: str, which: str, *, raw: bool = False) -> str:
+    """``which``: 'layer{i}', an aggregate name, or 'role_{role}'."""
+    return f"{'alpha_raw' if raw else 'alpha'}/{wset}/{variant}/{which}"
+
+
+def prunable_key(wset: str, method: str, center: str, eps: float, i: int) -> str:
+    return f"prunable/{wset}/{method}/{center}/eps{fmt_eps(eps)}/{layer(i)}"
+
+
+def error_key(wset: str, method: str, center: str, ratio: float, i: int) -> str:
+    return f"error/{wset}/{method}/{center}/r{fmt_ratio(ratio)}/{layer(i)}"
+
+
+def pruned_key(what: str, wset: str, method: str, ratio: float) -> str:
+    """what: 'acc' or 'loss'."""
+    return f"pruned_{what}/{wset}/{method}/r{fmt_ratio(ratio)}"
+
+
+def remaining_key(method: str, ratio: float) -> str:
+    return f"remaining/{method}/r{fmt_ratio(ratio)}"
+
+
+def sv_removed_key(ratio: float) -> str:
+    return f"sv_removed/r{fmt_ratio(ratio)}"
+
+
+def time_key(stage: str) -> str:
+    return f"time/{stage}"
+
+
+CURRENT_ALPHA_PREFIX = "alpha/current/multi/"
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    """A key split into named parts; fields a family does not use are None."""
+
+    family: str
+    wset: str | None = None
+    split: str | None = None
+    what: str | None = None
+    variant: str | None = None
+    method: str | None = None
+    center: str | None = None
+    eps: float | None = None
+    ratio: float | None = None
+    layer: int | None = None
+    aggregate: str | None = None
+    role: str | None = None
+    raw: bool = False
+
+
+def _layer_or_agg(token: str) -> dict:
+    if token.startswith("layer") and token[5:].isdigit():
+        return {"layer": int(token[5:])}
+    if token.startswith("role_"):
+        return {"role": token[5:]}
+    return {"aggregate": token}
+
+
+def parse_key(key: str) -> ParsedKey | None:
+    """Inverse of the builders above; None for keys outside the scheme."""
+    parts = key.split("/")
+    head, n = parts[0], len(parts)
+    try:
+        if head == "eval" and n == 4:
+            return ParsedKey("eval", wset=parts[1], split=parts[2], what=parts[3])
+        if head == "gap" and n == 3:
+            return ParsedKey("gap", wset=parts[1], what=parts[2])
+        if head in ("alpha", "alpha_raw") and n == 4:
+            return ParsedKey("alpha", wset=parts[1], variant=parts[2], raw=head == "alpha_raw",
+                             **_layer_or_agg(parts[3]))
+        if head == "prunable" and n == 6 and parts[4].startswith("eps"):
+            return ParsedKey("prunable", wset=parts[1], method=parts[2], center=parts[3],
+                             eps=float(parts[4][3:]), **_layer_or_agg(parts[5]))
+        if head == "error" and n == 6 and parts[4].startswith("r"):
+            return ParsedKey("error", wset=parts[1], method=parts[2], center=parts[3],
+                             ratio=float(parts[4][1:]), **_layer_or_agg(parts[5]))
+        if head in ("pruned_acc", "pruned_loss") and n == 4 and parts[3].startswith("r"):
+            return ParsedKey("pruned", what=head[7:], wset=parts[1], method=parts[2], ratio=float(parts[3][1:]))
+        if head == "remaining" and n == 3 and parts[2].startswith("r"):
+            return ParsedKey("remaining", method=parts[1], ratio=float(parts[2][1:]))
+        if head == "sv_removed" and n == 2 and parts[1].startswith("r"):
+            return ParsedKey("sv_removed", ratio=float(parts[1][1:]))
+        if head == "time" and n == 2:
+            return ParsedKey("time", what=parts[1])
+        if head in ("train", "test", "batch") and n == 2:
+            return ParsedKey("step", split=head, what=parts[1])
+        if key == "iterations":
+            return ParsedKey("iterations")
+    except ValueError:
+        return None
+    return None
+
+
+# Run tags (MLflow tags; the trial directory's record carries the same values).
+TAG_SPEC_HASH = "tailsweep.spec_hash"
+TAG_SWEEP = "tailsweep.sweep"
+TAG_OUTCOME = "tailsweep.outcome"      # converged | capped | diverged | failed
+TAG_VERSION = "tailsweep.version"
+TAG_LAYERS = "tailsweep.layers"        # JSON list: [{"index", "name", "role", "shape"}, ...]
+OUTCOMES = ("converged", "capped", "diverged", "failed")
