@@ -324,5 +324,8 @@ class TrialSpec(_Spec):
                 out.update({f"{key}.{k}": v for k, v in value.items()})
             else:
                 out[key] = value
+        # Resolved values, so readers never see "None" for an architecture's default width/depth.
+        out["model.width"] = self.model.resolved_width
+        out["model.depth"] = self.model.resolved_depth if self.model.arch == "fcn" else None
         out["eta"] = self.eta
         return out
