@@ -83,6 +83,16 @@ class _Spec:
     """Shared dict/JSON behaviour for the frozen spec dataclasses."""
 
     NESTED: ClassVar[dict[str, type]] = {}
+    FLOATS: ClassVar[tuple[str, ...]] = ()   # fields stored as float so 1 and 1.0 hash alike
+
+    def _coerce_floats(self) -> None:
+        for name in self.FLOATS:
+            value = getattr(self, name)
+            if isinstance(value, tuple):
+                value = tuple(float(v) if _is_real(v) else v for v in value)
+            elif _is_real(value):
+                value = float(value)
+            object.__setattr__(self, name, value)
 
     def to_dict(self, *, omit_defaults: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -206,6 +216,8 @@ class TrainSpec(_Spec):
     eval_batch_size: int = 2_000
     device: str = "auto"               # auto | cpu | cuda | cuda:N; not part of the science
 
+    FLOATS: ClassVar[tuple[str, ...]] = ("loss_threshold", "diverge_acc", "eval_trigger")
+
     def __post_init__(self) -> None:
         c = _Checker()
         c.int_at_least("max_iters", self.max_iters, 1)
@@ -226,6 +238,7 @@ class TrainSpec(_Spec):
         ):
             c.fail("device", f"unknown device {self.device!r} (allowed: auto, cpu, cuda, cuda:N)")
         c.done()
+        self._coerce_floats()
 
 
 @dataclass(frozen=True)
@@ -240,6 +253,8 @@ class CompressSpec(_Spec):
     scope: str = "layer"
     center: str = "median"           # 'median': pruned items take the median (reference); 'none': zeroed
     prune_last: bool = False
+
+    FLOATS: ClassVar[tuple[str, ...]] = ("ratios", "curve_ratios", "eps", "p")
 
     def __post_init__(self) -> None:
         c = _Checker()
@@ -265,6 +280,7 @@ class CompressSpec(_Spec):
         if not isinstance(self.prune_last, bool):
             c.fail("prune_last", f"must be true or false, got {self.prune_last!r}")
         c.done()
+        self._coerce_floats()
 
     @property
     def center_value(self) -> str | None:
@@ -288,6 +304,8 @@ class TrialSpec(_Spec):
         "data": DataSpec, "model": ModelSpec, "train": TrainSpec, "compress": CompressSpec,
     }
 
+    FLOATS: ClassVar[tuple[str, ...]] = ("eta_over_b",)
+
     def __post_init__(self) -> None:
         c = _Checker()
         c.positive("eta_over_b", self.eta_over_b)
@@ -297,6 +315,7 @@ class TrialSpec(_Spec):
             if not isinstance(getattr(self, name), kind):
                 c.fail(name, f"must be a {kind.__name__}, got {type(getattr(self, name)).__name__}")
         c.done()
+        self._coerce_floats()
 
     @property
     def eta(self) -> float:

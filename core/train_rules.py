@@ -1,0 +1,152 @@
+"""The paper's training rules as callbacks: convergence/divergence, iterate averaging, curves, alpha(t)."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from core import keys
+from core.callbacks import Callback
+from core.evaluate import Evaluation, evaluate
+from core.layers import weight_layers
+from core.spec import TrainSpec
+
+if TYPE_CHECKING:
+    from core.train import TrainLoop
+
+
+def _split_eval(loop: "TrainLoop", split: str) -> Evaluation:
+    """Full-split evaluation, cached per iteration so two rules at the same step share one pass."""
+    cache = loop.__dict__.setdefault("_eval_cache", {})
+    key = (split, loop.iteration)
+    if key not in cache:
+        cache.clear() if len(cache) > 4 else None
+        x, y = (loop.data.x_train, loop.data.y_train) if split == "train" else (loop.data.x_test, loop.data.y_test)
+        cache[key] = evaluate(loop.model, x, y, loop.spec.eval_batch_size)
+    return cache[key]
+
+
+def _publish_eval(loop: "TrainLoop", split: str) -> Evaluation:
+    ev = _split_eval(loop, split)
+    loop.publish({f"{split}/loss": ev.loss, f"{split}/acc": ev.acc})
+    return ev
+
+
+class ConvergenceRule(Callback):
+    """Converged: full-train loss < threshold and 100% accuracy, checked every ``eval_every`` iterations,
+    but only when the running minibatch loss is under ``eval_trigger`` x threshold (the full pass is the
+    expensive part; the rule stays exact because a full-train loss under the threshold cannot hide behind a
+    running batch loss ten times higher for long). Then ``post_converge_iters`` more iterations.
+    Diverged: a non-finite loss, or train accuracy <= ``diverge_acc`` at the first check past
+    ``diverge_after``."""
+
+    def __init__(self, spec: TrainSpec):
+        self.spec = spec
+        self.diverge_checked = False
+
+    def on_step_end(self, loop: "TrainLoop") -> None:
+        if loop.iteration % self.spec.eval_every:
+            return
+        batch_loss = loop.take_batch_loss()
+        if batch_loss is None:
+            return
+        loop.publish({"batch/loss": batch_loss})
+        if not math.isfinite(batch_loss):
+            return self._diverge(loop)
+        if loop.converged_at is not None:
+            return
+        diverge_check_due = not self.diverge_checked and loop.iteration >= self.spec.diverge_after
+        if batch_loss >= self.spec.eval_trigger * self.spec.loss_threshold and not diverge_check_due:
+            return
+        ev = _publish_eval(loop, "train")
+        if not math.isfinite(ev.loss):
+            return self._diverge(loop)
+        if diverge_check_due:
+            self.diverge_checked = True
+            if ev.acc <= self.spec.diverge_acc:
+                return self._diverge(loop)
+        if ev.loss < self.spec.loss_threshold and ev.acc == 1.0:
+            loop.converged_at = loop.iteration
+            loop.end_iteration = min(loop.iteration + self.spec.post_converge_iters, self.spec.max_iters)
+            loop.snapshot("converged")
+
+    @staticmethod
+    def _diverge(loop: "TrainLoop") -> None:
+        loop.status, loop.stop = "diverged", True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"diverge_checked": self.diverge_checked}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.diverge_checked = bool(state["diverge_checked"])
+
+
+class IterateAverager(Callback):
+    """Uniform mean of the last ``window`` iterates before the loop's (possibly moving) end."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self.count = 0
+        self.window_end: int | None = None
+        self.avg: list[torch.Tensor] = []
+
+    def on_step_end(self, loop: "TrainLoop") -> None:
+        if loop.iteration <= loop.end_iteration - self.window:
+            return
+        if loop.end_iteration != self.window_end:
+            # The end moved (convergence): iterates gathered for the old end are outside the new window.
+            self.window_end, self.count = loop.end_iteration, 0
+        params = [p.detach() for p in loop.model.parameters()]
+        self.count += 1
+        if self.count == 1:
+            self.avg = [p.clone() for p in params]
+        else:
+            torch._foreach_lerp_(self.avg, params, 1.0 / self.count)
+
+    def averaged_weights(self, loop: "TrainLoop") -> dict[str, torch.Tensor] | None:
+        if self.count == 0:
+            return None
+        names = [name for name, _ in loop.model.named_parameters()]
+        return {name: a.detach().to("cpu", copy=True) for name, a in zip(names, self.avg)}
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"count": self.count, "window_end": self.window_end}
+        state.update({f"avg{i}": a for i, a in enumerate(self.avg)})
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.count, self.window_end = int(state["count"]), state["window_end"]
+        n = sum(1 for k in state if k.startswith("avg"))
+        self.avg = [state[f"avg{i}"].clone() for i in range(n)]
+
+
+class TestCurve(Callback):
+    """Train and test loss/accuracy every ``every`` iterations, for the curves (not for the rule)."""
+
+    def __init__(self, every: int):
+        self.every = every
+
+    def on_step_end(self, loop: "TrainLoop") -> None:
+        if loop.iteration % self.every == 0 and not loop.stop:
+            _publish_eval(loop, "train")
+            _publish_eval(loop, "test")
+
+
+class AlphaTracker(Callback):
+    """Multivariate block-sum alpha of each layer's current weights every ``every`` iterations."""
+
+    def __init__(self, every: int, seed: int):
+        self.every, self.seed = every, seed
+
+    def on_step_end(self, loop: "TrainLoop") -> None:
+        if self.every and loop.iteration % self.every == 0 and not loop.stop:
+            from core.tails import estimate_alpha, layer_samples
+
+            metrics = {}
+            for layer in weight_layers(loop.model):
+                samples = layer_samples(layer.weight.detach(), layer.role)
+                if samples.shape[0] >= 4 and bool(torch.isfinite(samples).all()):
+                    est = estimate_alpha(samples, seed=self.seed)
+                    metrics[keys.CURRENT_ALPHA_PREFIX + keys.layer(layer.index)] = est.alpha
+            loop.publish(metrics)

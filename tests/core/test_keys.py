@@ -1,0 +1,40 @@
+import pytest
+
+from core import keys
+
+
+@pytest.mark.parametrize("ratio,text", [(0.5, "0.50"), (0.525, "0.525"), (1, "1.00"), (0.1, "0.10"),
+                                        (0.0, "0.00"), (0.975, "0.975"), (0.30000000000000004, "0.30")])
+def test_ratio_format_is_stable(ratio, text):
+    assert keys.fmt_ratio(ratio) == text
+
+
+def test_issue_examples_are_spelled_by_the_builders():
+    assert keys.alpha_key("avg", "multi", keys.layer(1)) == "alpha/avg/multi/layer1"
+    assert keys.pruned_key("acc", "final", "node", 0.5) == "pruned_acc/final/node/r0.50"
+
+
+@pytest.mark.parametrize("key,expected", [
+    (keys.eval_key("avg", "test", "acc"), dict(family="eval", wset="avg", split="test", what="acc")),
+    (keys.alpha_key("final", "uni", "layer3", raw=True), dict(family="alpha", variant="uni", layer=3, raw=True)),
+    (keys.alpha_key("avg", "multi", "median"), dict(family="alpha", aggregate="median", raw=False)),
+    (keys.alpha_key("avg", "hill", "role_last"), dict(family="alpha", role="last")),
+    (keys.prunable_key("avg", "node", "none", 0.05, 2), dict(family="prunable", method="node", center="none",
+                                                             eps=0.05, layer=2)),
+    (keys.error_key("final", "singular", "median", 0.525, 0), dict(family="error", ratio=0.525, layer=0)),
+    (keys.pruned_key("loss", "avg", "magnitude", 0.9), dict(family="pruned", what="loss", ratio=0.9)),
+    (keys.remaining_key("singular", 0.2), dict(family="remaining", method="singular", ratio=0.2)),
+    (keys.sv_removed_key(0.2), dict(family="sv_removed", ratio=0.2)),
+    ("train/loss", dict(family="step", split="train", what="loss")),
+    ("iterations", dict(family="iterations")),
+])
+def test_parse_inverts_the_builders(key, expected):
+    parsed = keys.parse_key(key)
+    assert parsed is not None
+    for name, value in expected.items():
+        assert getattr(parsed, name) == value
+
+
+@pytest.mark.parametrize("key", ["", "alpha/avg", "error/avg/node/median/rX/layer0", "weird/key/shape"])
+def test_keys_outside_the_scheme_parse_to_none(key):
+    assert keys.parse_key(key) is None
