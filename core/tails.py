@@ -1,0 +1,292 @@
+"""Tail-index estimators: pure functions over weights, returning a TailEstimate.
+
+Methods (registry ``METHODS``):
+    block_sum  Mohammadi-Mohammadpour-Ogata (2015) block-sum estimator, univariate (1-D x) or
+               multivariate (2-D x, rows are samples), the reference code's defaults (PAPER.md).
+    hill       Hill: 1/H_k, H_k = mean_{i<=k} log|X|_(i) - log|X|_(k+1) (descending order statistics).
+    moment     Dekkers-Einmahl-de Haan moment estimator of gamma = 1/alpha.
+
+All methods act on the samples' magnitudes: |x| for 1-D input, row norms for 2-D input.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import torch
+
+from core.layers import ROLES
+
+# The reference code's block sizes / Hill k grid (PAPER.md).
+CANDIDATES = (2, 5, 10, 20, 50, 100, 500, 1000)
+MIN_SAMPLES = 4
+# Added inside every log, as the reference did (np.spacing(1)), so exact zeros stay finite.
+LOG_EPS = float(np.finfo(np.float64).eps)
+CENTERS = ("median", None)
+
+
+@dataclass(frozen=True)
+class TailEstimate:
+    """One tail-index estimate and the per-block-size (per-k) values behind its median.
+
+    ``alpha`` = min(``alpha_raw``, ``cap``) (= ``alpha_raw`` when ``cap`` is None). ``alpha_raw`` is inf
+    when the data show no growth of sums at all (e.g. a constant sample) or a moment estimate has
+    gamma <= 0. ``ks`` are the block sizes K1 (block_sum) or the k values (hill, moment); ``per_k`` the
+    uncapped estimate at each (block_sum: median over permutations). ``per_permutation`` (block_sum only)
+    holds each permutation's median over ``ks``; ``alpha_raw`` is their median.
+    """
+
+    alpha: float
+    alpha_raw: float
+    method: str
+    n: int
+    ks: tuple[int, ...]
+    per_k: tuple[float, ...]
+    per_permutation: tuple[float, ...] = ()
+    cap: float | None = 2.0
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method: unknown value {self.method!r} (allowed: {', '.join(METHODS)})")
+        if self.n < MIN_SAMPLES:
+            raise ValueError(f"n: {self.n} samples; at least {MIN_SAMPLES} are needed")
+        if not self.ks or len(self.ks) != len(self.per_k):
+            raise ValueError(f"ks/per_k: need equally many, at least one (got {len(self.ks)}, {len(self.per_k)})")
+        values = (self.alpha, self.alpha_raw, *self.per_k, *self.per_permutation)
+        if any(math.isnan(v) for v in values):
+            raise ValueError("alpha, alpha_raw, per_k, per_permutation: NaN is not an estimate")
+        expected = self.alpha_raw if self.cap is None else min(self.alpha_raw, self.cap)
+        if self.alpha != expected:
+            raise ValueError(f"alpha: {self.alpha} != min(alpha_raw={self.alpha_raw}, cap={self.cap})")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Samples
+
+
+def layer_samples(weight: Any, role: str) -> Any:
+    """The estimator's samples-as-rows view of a weight (numpy in -> numpy out, torch -> torch).
+
+    Linear (out, in): rows are neurons' incoming weights; role 'last' transposes (each hidden unit's
+    outgoing vector is a sample, as the output layer has few rows). Conv (out, in, kh, kw) ->
+    (out*in, kh*kw): each kernel is a sample, whatever the role.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role: unknown value {role!r} (allowed: {', '.join(ROLES)})")
+    if isinstance(weight, torch.Tensor):
+        weight = weight.detach()
+    elif not isinstance(weight, np.ndarray):
+        raise ValueError(f"weight: expected a numpy array or torch tensor, got {type(weight).__name__}")
+    shape = tuple(weight.shape)
+    if len(shape) == 2:
+        return weight.T if role == "last" else weight
+    if len(shape) == 4:
+        return weight.reshape(shape[0] * shape[1], shape[2] * shape[3])
+    raise ValueError(f"weight: expected a 2-D (Linear) or 4-D (conv) weight, got shape {shape}")
+
+
+def _as_samples(x: Any) -> torch.Tensor:
+    """Validated (N, d) float32/float64 tensor on x's own device; numpy arrays are shared, not copied."""
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        a = np.asarray(x)
+        if a.dtype.kind not in "fiu":
+            raise ValueError(f"x: expected real numbers, got dtype {a.dtype}")
+        if any(s < 0 for s in a.strides):  # torch.from_numpy refuses negative strides
+            a = np.ascontiguousarray(a)
+        t = torch.from_numpy(a)
+    if t.is_complex() or t.dtype == torch.bool:
+        raise ValueError(f"x: expected real numbers, got dtype {t.dtype}")
+    if t.dim() not in (1, 2):
+        raise ValueError(f"x: expected 1-D samples or a 2-D (samples, dim) matrix, got shape {tuple(t.shape)}")
+    if t.dim() == 2 and t.shape[1] == 0:
+        raise ValueError(f"x: rows have no entries (shape {tuple(t.shape)})")
+    if t.shape[0] < MIN_SAMPLES:
+        raise ValueError(f"x: {t.shape[0]} samples; at least {MIN_SAMPLES} are needed")
+    if t.dtype != torch.float64:
+        t = t.to(torch.float32)  # half/bfloat16/ints: float32 holds them exactly enough
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("x: contains NaN or inf; estimate the tail of finite weights only")
+    return t.reshape(t.shape[0], -1)
+
+
+def _median(t: torch.Tensor) -> torch.Tensor:
+    """Per-column median, averaging the two middle values for an even count (as np.median)."""
+    n = t.shape[0]
+    lo = t.median(dim=0).values  # torch returns the lower of the two middle values
+    if n % 2:
+        return lo
+    # The upper middle value: lo again if enough ties, else the smallest value above lo.
+    ties = (t <= lo).sum(dim=0) >= n // 2 + 1
+    above = t.masked_fill(t <= lo, math.inf).amin(dim=0)
+    return (lo + torch.where(ties, lo, above)) / 2
+
+
+def _center(t: torch.Tensor, center: str | None) -> torch.Tensor:
+    if center not in CENTERS:
+        raise ValueError(f"center: unknown value {center!r} (allowed: 'median', None)")
+    return t - _median(t) if center == "median" else t
+
+
+def _norms(t: torch.Tensor) -> torch.Tensor:
+    return t[:, 0].abs() if t.shape[1] == 1 else torch.linalg.vector_norm(t, dim=1)
+
+
+def _mean_log(values: torch.Tensor) -> torch.Tensor:
+    return torch.log(values + LOG_EPS).sum(dtype=torch.float64) / values.shape[0]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Block sum
+
+
+def block_sizes(n: int) -> tuple[int, ...]:
+    """The reference K1 rule for n samples.
+
+    Each candidate <= n/2 is replaced by the largest divisor of n not above it, plus the largest divisor
+    <= sqrt(n); duplicates and 1 are removed. When nothing > 1 is left (n prime), the candidates
+    themselves are returned and the estimator drops the n mod K1 remainder rows.
+    """
+    if n < MIN_SAMPLES:
+        raise ValueError(f"n: {n} samples; at least {MIN_SAMPLES} are needed")
+    candidates = [c for c in CANDIDATES if c <= n / 2]
+    divisors = _divisors(n)
+    chosen = {max(d for d in divisors if d <= c) for c in candidates}
+    chosen.add(max(d for d in divisors if d <= math.isqrt(n)))
+    chosen.discard(1)
+    return tuple(sorted(chosen)) if chosen else tuple(candidates)
+
+
+def _divisors(n: int) -> list[int]:
+    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
+    return sorted(set(small + [n // d for d in small]))
+
+
+def _block_sum(t: torch.Tensor, *, seed: int, center: str | None = "median",
+               n_permutations: int = 5) -> tuple[tuple[int, ...], np.ndarray]:
+    """Per-permutation, per-K1 estimates, shape (n_permutations, len(ks))."""
+    if not isinstance(n_permutations, int) or isinstance(n_permutations, bool) or n_permutations < 1:
+        raise ValueError(f"n_permutations: expected an int >= 1, got {n_permutations!r}")
+    n = t.shape[0]
+    t = _center(t, center).contiguous()
+    # mean_j log||X_j|| over all samples is the same for every permutation: computed once. Only a
+    # prime n, whose blocks leave n mod K1 rows out, subtracts the left-out rows of each permutation.
+    log_norms = torch.log(_norms(t) + LOG_EPS).to(torch.float64)
+    log_total = log_norms.sum()
+    ks = block_sizes(n)
+    log_k = torch.tensor([math.log(k) for k in ks], dtype=torch.float64, device=t.device)
+    gen = torch.Generator(device=t.device).manual_seed(seed)
+    rows = []
+    for _ in range(n_permutations):
+        perm = torch.randperm(n, generator=gen, device=t.device)
+        # One float64 running sum per permutation gives the block sums of every K1 as differences at
+        # block ends; float64 keeps those differences exact enough even for heavy-tailed sums.
+        running = torch.cumsum(t[perm], dim=0, dtype=torch.float64)
+        diffs = []
+        for k in ks:
+            used = (n // k) * k
+            ends = running[k - 1:used:k]
+            sums = torch.diff(ends, dim=0, prepend=torch.zeros_like(ends[:1]))
+            log_x = (log_total - log_norms[perm[used:]].sum()) / used
+            diffs.append(_mean_log(_norms(sums).to(t.dtype)) - log_x)
+        rows.append(torch.stack(diffs))
+    inv = (torch.stack(rows) / log_k).cpu().numpy()  # one device sync for everything
+    with np.errstate(divide="ignore"):
+        # Sums that do not grow (inv <= 0) mean a tail lighter than any alpha: report inf, not < 0.
+        return ks, np.where(inv > 0, 1.0 / np.maximum(inv, 1e-300), np.inf)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Hill and moment
+
+
+def _k_grid(n: int, k: int | None) -> tuple[int, ...]:
+    if k is None:
+        return tuple(c for c in CANDIDATES if c <= n / 2)
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k < n:
+        raise ValueError(f"k: expected None or an int in [1, {n - 1}], got {k!r}")
+    return (k,)
+
+
+def _top_logs(t: torch.Tensor, center: str | None, count: int) -> np.ndarray:
+    """log of the `count` largest magnitudes, descending, as float64 numpy."""
+    magnitudes = _norms(_center(t, center))
+    top = torch.topk(magnitudes, count, sorted=True).values
+    return np.log(top.cpu().numpy().astype(np.float64) + LOG_EPS)
+
+
+def _excesses(t: torch.Tensor, k: int | None, center: str | None) -> tuple[tuple[int, ...], list[np.ndarray]]:
+    ks = _k_grid(t.shape[0], k)
+    logs = _top_logs(t, center, max(ks) + 1)
+    return ks, [logs[:j] - logs[j] for j in ks]
+
+
+def _hill(t: torch.Tensor, *, seed: int, k: int | None = None,
+          center: str | None = None) -> tuple[tuple[int, ...], np.ndarray]:
+    ks, excess = _excesses(t, k, center)
+    h = np.array([e.mean() for e in excess])
+    with np.errstate(divide="ignore"):
+        return ks, np.where(h > 0, 1.0 / np.maximum(h, 1e-300), np.inf)[None, :]
+
+
+def _moment(t: torch.Tensor, *, seed: int, k: int | None = None,
+            center: str | None = None) -> tuple[tuple[int, ...], np.ndarray]:
+    ks, excess = _excesses(t, k, center)
+    m1 = np.array([e.mean() for e in excess])
+    m2 = np.array([(e * e).mean() for e in excess])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gamma = m1 + 1.0 - 0.5 / (1.0 - m1 * m1 / m2)
+        # gamma <= 0 (no power tail) or undefined (all excesses equal or zero): alpha_raw = inf.
+        return ks, np.where(gamma > 0, 1.0 / np.where(gamma > 0, gamma, 1.0), np.inf)[None, :]
+
+
+@dataclass(frozen=True)
+class _Method:
+    run: Callable[..., tuple[tuple[int, ...], np.ndarray]]
+    options: tuple[str, ...]
+
+
+METHODS: Mapping[str, _Method] = MappingProxyType({
+    "block_sum": _Method(_block_sum, ("center", "n_permutations")),
+    "hill": _Method(_hill, ("k", "center")),
+    "moment": _Method(_moment, ("k", "center")),
+})
+
+
+def estimate_alpha(x: Any, method: str = "block_sum", *, cap: float | None = 2.0, seed: int = 0,
+                   **method_options: Any) -> TailEstimate:
+    """Tail index of x: 1-D samples, or a 2-D (N, d) matrix whose rows are N samples in R^d.
+
+    x may be a numpy array or a torch tensor of any real dtype on any device (computed there).
+    Options: block_sum: center='median' (per-column median; None: none), n_permutations=5.
+    hill / moment: k=None (median over the k grid {2, 5, ..., 1000} <= N/2) or an int; center=None.
+    Same input and seed -> same result. ``cap=None`` disables the cap (``alpha_raw`` is always uncapped).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: unknown value {method!r} (allowed: {', '.join(METHODS)})")
+    spec = METHODS[method]
+    unknown = sorted(set(method_options) - set(spec.options))
+    if unknown:
+        raise ValueError(f"{method}: unknown option {unknown[0]!r} (allowed: {', '.join(spec.options)})")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap > 0):
+        raise ValueError(f"cap: expected a positive number or None, got {cap!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed!r}")
+    t = _as_samples(x)
+    ks, table = spec.run(t, seed=seed, **method_options)
+    per_permutation = np.median(table, axis=1)
+    raw = float(np.median(per_permutation))
+    return TailEstimate(
+        alpha=raw if cap is None else min(raw, float(cap)),
+        alpha_raw=raw,
+        method=method,
+        n=int(t.shape[0]),
+        ks=tuple(int(k) for k in ks),
+        per_k=tuple(float(v) for v in np.median(table, axis=0)),
+        per_permutation=tuple(float(v) for v in per_permutation) if method == "block_sum" else (),
+        cap=None if cap is None else float(cap),
+    )
