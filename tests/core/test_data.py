@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from core import data as data_mod
 from core.data import Dataset, build_registry, dataset_loader, dataset_names, load_dataset
 from core.datasets import vision
 from core.datasets.split import class_quota, stratified_split
@@ -331,4 +330,3 @@ def test_balancing_bias_equalizes_a_skewed_argmax():
 def test_load_dataset_puts_tensors_on_the_requested_device():
     ds = load_dataset(DataSpec(dataset="synthetic", n_train=10, n_test=5), device=torch.device("cpu"))
     assert ds.device == torch.device("cpu") and ds.y_test.device == torch.device("cpu")
-    assert data_mod.load_dataset is load_dataset
