@@ -1,0 +1,266 @@
+"""Files a trial leaves behind: atomic writes, safetensors weight snapshots, per-trial plots.
+
+Plots are drawn with matplotlib's object API on an Agg canvas (no pyplot state, no display), from the
+``TrialResult`` and the saved weights only, so `tailsweep sync` or a notebook can redraw them later.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import torch
+
+from core import keys
+from core.result import TrialResult
+
+SNAPSHOT_TAG = re.compile(r"^(init|converged|final|avg|it[0-9]+)$")
+PLOT_NAMES = ("alpha_trajectory.png", "pruning_curves.png", "tail_histogram.png")
+
+
+# ---------------------------------------------------------------- atomic files
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` on a temporary sibling, then rename over ``path``.
+
+    A crash leaves either the old file or the new one, never half of one; readers never see a partial
+    result.json or a truncated safetensors file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+# ---------------------------------------------------------------- weights
+def check_snapshot_tag(tag: str) -> str:
+    if not isinstance(tag, str) or not SNAPSHOT_TAG.match(tag):
+        raise ValueError(f"tag: unknown snapshot tag {tag!r} (allowed: init, converged, final, avg, it<N>)")
+    return tag
+
+
+def save_weights(path: Path, weights: Mapping[str, torch.Tensor]) -> Path:
+    """Write a state dict as safetensors (no pickle), atomically."""
+    from safetensors.torch import save_file
+
+    # safetensors wants contiguous CPU tensors that share no storage.
+    tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in weights.items()}
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(path))
+
+
+# ---------------------------------------------------------------- plot data (pure)
+def plot_weight_set(metrics: Mapping[str, float]) -> str:
+    """The weight set the plots show: 'avg' (the paper's analysed weights) when measured, else 'final'."""
+    return "avg" if any(k.startswith(("alpha/avg/", "error/avg/")) for k in metrics) else "final"
+
+
+def alpha_trajectories(history) -> dict[int, list[tuple[int, float]]]:
+    """Layer index -> [(iteration, alpha)] from the ``alpha/current/multi/layer{i}`` step metrics."""
+    out: dict[int, list[tuple[int, float]]] = {}
+    for step, key, value in history:
+        if key.startswith(keys.CURRENT_ALPHA_PREFIX):
+            token = key[len(keys.CURRENT_ALPHA_PREFIX):]
+            if token.startswith("layer") and token[5:].isdigit():
+                out.setdefault(int(token[5:]), []).append((int(step), float(value)))
+    return {i: sorted(points) for i, points in sorted(out.items())}
+
+
+def error_curves(metrics: Mapping[str, float], wset: str) -> dict[tuple[str, str], dict[int, list[tuple[float, float]]]]:
+    """(method, center) -> layer index -> [(ratio, relative error)], from ``error/...`` final metrics."""
+    out: dict[tuple[str, str], dict[int, list[tuple[float, float]]]] = {}
+    for key, value in metrics.items():
+        parsed = keys.parse_key(key)
+        if parsed is None or parsed.family != "error" or parsed.wset != wset or parsed.layer is None:
+            continue
+        curves = out.setdefault((parsed.method, parsed.center), {})
+        curves.setdefault(parsed.layer, []).append((parsed.ratio, float(value)))
+    return {mc: {i: sorted(pts) for i, pts in sorted(layers.items())} for mc, layers in sorted(out.items())}
+
+
+@dataclass(frozen=True)
+class HeavyLayer:
+    """The layer with the smallest tail index, and the entry-level slope to draw over its survival plot."""
+
+    index: int
+    alpha: float           # the ranking estimate (variant ``variant``)
+    variant: str
+    slope_alpha: float     # entry-level estimate drawn as the survival slope
+    slope_variant: str
+
+
+def heaviest_layer(metrics: Mapping[str, float], wset: str) -> HeavyLayer | None:
+    """Rank layers by the uncapped per-layer alpha (multivariate first, the paper's estimator).
+
+    The survival plot shows single entries, so its slope comes from an entry-level estimator (uni, then
+    hill) when available. None when no per-layer alpha was measured (e.g. a diverged trial).
+    """
+    def per_layer(variant: str) -> dict[int, float]:
+        found: dict[int, float] = {}
+        for raw in (True, False):
+            for key, value in metrics.items():
+                parsed = keys.parse_key(key)
+                if (parsed is not None and parsed.family == "alpha" and parsed.raw == raw and parsed.wset == wset
+                        and parsed.variant == variant and parsed.layer is not None and math.isfinite(value)):
+                    found.setdefault(parsed.layer, float(value))
+        return found
+
+    for variant in keys.ALPHA_VARIANTS:
+        ranking = per_layer(variant)
+        if ranking:
+            index = min(ranking, key=lambda i: (ranking[i], i))
+            for slope_variant in ("uni", "hill", variant):
+                slope = per_layer(slope_variant).get(index)
+                if slope is not None:
+                    return HeavyLayer(index, ranking[index], variant, slope, slope_variant)
+    return None
+
+
+def survival(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical survival P(|X - median| >= x) at each sorted |X - median| (largest first), zeros dropped."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    mags = np.sort(np.abs(flat - np.median(flat)))[::-1]
+    mags = mags[mags > 0]
+    return mags, np.arange(1, mags.size + 1) / flat.size
+
+
+def tail_line(x: np.ndarray, surv: np.ndarray, alpha: float, tail_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """A power law P(|X| >= x) ∝ x^(-alpha) through the empirical point at ``tail_fraction``, over the tail."""
+    anchor = int(np.searchsorted(surv, tail_fraction))
+    anchor = min(max(anchor, 0), x.size - 1)
+    xs = x[: anchor + 1]
+    return xs, surv[anchor] * (xs / x[anchor]) ** (-alpha)
+
+
+# ---------------------------------------------------------------- rendering
+def _figure(ncols: int = 1, width: float = 6.0):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols if ncols > 1 else width, 4.0), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=90))
+
+
+def _title(result: TrialResult) -> str:
+    return (f"{result.spec.spec_hash()[:8]}  eta/b={result.spec.eta_over_b:g}  width={result.spec.model.resolved_width}"
+            f"  {result.status} @ {result.iterations}")
+
+
+def plot_alpha_trajectory(result: TrialResult, path: Path) -> Path | None:
+    curves = alpha_trajectories(result.history)
+    if not curves:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    for i, points in curves.items():
+        steps, values = zip(*points)
+        ax.plot(steps, values, marker=".", label=f"layer{i}")
+    ax.axhline(2.0, color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("alpha (multivariate block-sum)")
+    ax.set_title(_title(result), fontsize=9)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def plot_pruning_curves(result: TrialResult, path: Path) -> Path | None:
+    wset = plot_weight_set(result.metrics)
+    curves = error_curves(result.metrics, wset)
+    if not curves:
+        return None
+    methods = sorted({m for m, _ in curves})
+    fig = _figure(ncols=len(methods), width=4.5)
+    axes = fig.subplots(1, len(methods), squeeze=False)[0]
+    for ax, method in zip(axes, methods):
+        for (m, center), layers in curves.items():
+            if m != method:
+                continue
+            for i, points in layers.items():
+                ratios, errors = zip(*points)
+                ax.plot(ratios, errors, linestyle="-" if center == "median" else "--", label=f"layer{i} ({center})")
+        for eps in result.spec.compress.eps:
+            ax.axhline(eps, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(f"{method} ({wset} weights)", fontsize=9)
+        ax.set_xlabel("fraction removed")
+        ax.set_ylabel(f"relative l{result.spec.compress.p:g} error")
+        ax.legend(fontsize=7)
+    fig.suptitle(_title(result), fontsize=9)
+    return _save(fig, path)
+
+
+def plot_tail_histogram(result: TrialResult, weights: Mapping[str, torch.Tensor], path: Path) -> Path | None:
+    """Histogram of the heaviest-tailed layer's entries, and its log-log survival with the alpha slope."""
+    wset = plot_weight_set(result.metrics)
+    heavy = heaviest_layer(result.metrics, wset)
+    if heavy is None or heavy.index >= len(result.layers):
+        return None
+    name = result.layers[heavy.index]["name"]
+    if name not in weights:
+        return None
+    values = weights[name].detach().to("cpu", torch.float64).numpy().ravel()
+    fig = _figure(ncols=2, width=4.5)
+    left, right = fig.subplots(1, 2)
+    left.hist(values, bins=200, log=True, color="tab:blue")
+    left.set_xlabel(f"{name} entries")
+    left.set_ylabel("count")
+    left.set_title(f"layer{heavy.index}: alpha_{heavy.variant} = {heavy.alpha:.3f}", fontsize=9)
+    x, surv = survival(values)
+    if x.size:
+        right.loglog(x, surv, ".", markersize=2, label="empirical")
+        lx, ly = tail_line(x, surv, heavy.slope_alpha)
+        right.loglog(lx, ly, "r-", label=f"slope -{heavy.slope_alpha:.2f} ({heavy.slope_variant})")
+        right.legend(fontsize=8)
+    right.set_xlabel("|w - median|")
+    right.set_ylabel("P(|W - median| >= x)")
+    fig.suptitle(_title(result), fontsize=9)
+    return _save(fig, path)
+
+
+def write_plots(result: TrialResult, weights_dir: Path, plots_dir: Path) -> dict[str, str]:
+    """Draw every plot the result has data for. Returns name -> 'ok' | 'no data' | 'error: ...'.
+
+    A plot is a view, not a record: a drawing error is reported, never allowed to lose the trial.
+    """
+    wset = plot_weight_set(result.metrics)
+    weights_file = Path(weights_dir) / f"{wset}.safetensors"
+    jobs = {
+        "alpha_trajectory.png": lambda p: plot_alpha_trajectory(result, p),
+        "pruning_curves.png": lambda p: plot_pruning_curves(result, p),
+        "tail_histogram.png": lambda p: (plot_tail_histogram(result, load_weights(weights_file), p)
+                                         if weights_file.exists() else None),
+    }
+    report: dict[str, str] = {}
+    for name, draw in jobs.items():
+        try:
+            report[name] = "ok" if draw(Path(plots_dir) / name) is not None else "no data"
+        except Exception as err:  # noqa: BLE001 - see docstring
+            report[name] = f"error: {type(err).__name__}: {err}"
+    return report

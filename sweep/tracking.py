@@ -1,0 +1,555 @@
+"""MLflow adapter: one experiment per sweep, one run per trial, records uploaded from the trial directory.
+
+Three layers:
+- plain functions over an ``MlflowClient`` that raise on failure (``ensure_experiment``, ``find_run``,
+  ``upload_trial`` ...), used by `tailsweep sync`, which reports errors;
+- ``Tracker``: the same operations for the sweep driver, tolerant of an unreachable store (warn once,
+  carry on: the trial directory is the source of truth);
+- ``TrialLogger``: what a trial uses: opens (or reopens, on retry/resume) the trial's one run, logs step
+  metrics in batches from inside the trial, and at the end ``record``s the result: trial directory first,
+  then an idempotent upload of whatever MLflow lacks. It never raises a tracking error into the trial.
+
+Idempotency rests on two identities: a run is found by its spec-hash tag (and the id remembered in the
+trial directory); a metric point is (key, step), compared with what the run already holds before logging.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
+from urllib.parse import urlsplit
+
+from core import keys
+from core.result import TrialResult
+from core.spec import TrialSpec
+from sweep.paths import Layout
+from sweep.trial_store import TrialStore, store_key
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+log = logging.getLogger("tailsweep.tracking")
+T = TypeVar("T")
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"   # MLflow 3 UI opens such experiments on "Training runs"
+FINISHED_OUTCOMES = ("converged", "capped", "diverged")
+# MLflow's limits (mlflow.utils.validation): metrics per log_batch, params+tags per batch, value lengths.
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+REMOTE_SCHEMES = ("http", "https", "databricks")
+KNOWN_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql") + REMOTE_SCHEMES
+TAG_ERROR = "tailsweep.error"    # the last failed attempt's error, cleared when the trial is retried
+Point = tuple[str, int, float]   # (key, step, value)
+
+
+# ---------------------------------------------------------------- configuration
+def check_tracking_uri(uri: str) -> str | None:
+    """None if MLflow can use ``uri`` as a tracking store, else the problem (one line)."""
+    scheme = urlsplit(uri).scheme.split("+")[0] if isinstance(uri, str) else ""
+    if scheme not in KNOWN_SCHEMES:
+        return f"unknown tracking URI scheme in {uri!r} (allowed: {', '.join(KNOWN_SCHEMES)})"
+    if scheme == "sqlite" and not uri.startswith("sqlite:///"):
+        return f"sqlite URI must look like sqlite:///ABSOLUTE/PATH.db, got {uri!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Where a sweep's MLflow records go. Picklable: the driver hands it to every trial.
+
+    ``artifact_root``: absolute directory; each sweep's experiment stores artifacts under
+    ``artifact_root/NAME``. None for a tracking server, which decides (and proxies) artifact storage.
+    """
+
+    uri: str
+    artifact_root: str | None = None
+    probe_timeout_s: float = 2.0
+    http_max_retries: int = 1      # MLflow's default, 7 with backoff, stalls every call for minutes
+    http_timeout_s: int = 10
+
+    def __post_init__(self) -> None:
+        problem = check_tracking_uri(self.uri)
+        if problem:
+            raise ValueError(f"tracking.uri: {problem}")
+        if self.artifact_root is not None and not Path(self.artifact_root).is_absolute():
+            raise ValueError(f"artifact_root: must be an absolute path, got {self.artifact_root!r}")
+
+    @classmethod
+    def for_layout(cls, layout: Layout, uri: str | None = None) -> "TrackingConfig":
+        """The default store (SQLite under the root) unless ``uri`` names another one."""
+        uri = uri or layout.tracking_uri
+        remote = urlsplit(uri).scheme in REMOTE_SCHEMES
+        return cls(uri=uri, artifact_root=None if remote else str(layout.artifact_root))
+
+    @property
+    def remote(self) -> bool:
+        return urlsplit(self.uri).scheme in REMOTE_SCHEMES
+
+    @property
+    def display(self) -> str:
+        return store_key(self.uri)
+
+    def artifact_location(self, sweep: str) -> str | None:
+        return None if self.artifact_root is None else (Path(self.artifact_root) / sweep).as_uri()
+
+
+def _mlflow_env(config: TrackingConfig) -> None:
+    # setdefault: a value the user exported wins over ours.
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if config.remote:
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(config.http_max_retries))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(config.http_timeout_s))
+
+
+def make_client(config: TrackingConfig) -> "MlflowClient":
+    _mlflow_env(config)
+    from mlflow import MlflowClient
+
+    if config.uri.startswith("sqlite:///"):
+        Path(config.uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=config.uri)
+
+
+def probe(config: TrackingConfig) -> bool:
+    """A fast reachability check. For a server: GET /health with a short timeout and no retries, so a
+    down server costs seconds per trial, not MLflow's minutes of retries. Any HTTP answer counts as up."""
+    if not config.remote or urlsplit(config.uri).scheme == "databricks":
+        return True
+    try:
+        with urllib.request.urlopen(config.uri.rstrip("/") + "/health", timeout=config.probe_timeout_s):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def tailsweep_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tailsweep")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# ---------------------------------------------------------------- what a run holds
+def run_params(spec: TrialSpec) -> dict[str, str]:
+    """The flattened spec, values as ``str`` (analysis.params parses them back). Over-long values are cut
+    to MLflow's limit; the run's spec.json artifact always holds the full spec."""
+    return {key: str(value)[:MAX_PARAM_VALUE] for key, value in spec.flat().items()}
+
+
+def run_tags(spec: TrialSpec, sweep: str, result: TrialResult | None = None) -> dict[str, str]:
+    tags = {keys.TAG_SPEC_HASH: spec.spec_hash(), keys.TAG_SWEEP: sweep, keys.TAG_VERSION: tailsweep_version()}
+    if result is not None:
+        tags[keys.TAG_OUTCOME] = result.status
+        tags[keys.TAG_LAYERS] = json.dumps(list(result.layers), separators=(",", ":"))[:MAX_TAG_VALUE]
+    return tags
+
+
+def result_points(result: TrialResult) -> list[Point]:
+    """Every metric point of a result: the step history, and the final metrics at the last iteration."""
+    points = [(key, int(step), float(value)) for step, key, value in result.history]
+    points += [(key, int(result.iterations), float(value)) for key, value in sorted(result.metrics.items())]
+    return points
+
+
+def is_step_key(key: str) -> bool:
+    """Step metrics (logged at many steps) versus final metrics (logged once, at the last iteration)."""
+    parsed = keys.parse_key(key)
+    return parsed is None or parsed.family == "step" or parsed.wset == "current"
+
+
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# ---------------------------------------------------------------- raising operations
+class DeletedExperiment(ValueError):
+    """The sweep's experiment exists but is deleted: the user must restore it or rename the sweep."""
+
+
+def _error_code(err: Exception) -> str:
+    return str(getattr(err, "error_code", ""))
+
+
+def ensure_experiment(client: "MlflowClient", sweep: str, artifact_location: str | None) -> str:
+    """The sweep's experiment id, creating it (tagged, with its absolute artifact location) if needed.
+
+    Call it in the driver before any trial starts: two processes creating the schema of a fresh SQLite
+    store race (DESIGN.md field notes)."""
+    tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, keys.TAG_SWEEP: sweep}
+    experiment = client.get_experiment_by_name(sweep)
+    if experiment is None:
+        try:
+            return client.create_experiment(sweep, artifact_location=artifact_location, tags=tags)
+        except Exception as err:
+            if "RESOURCE_ALREADY_EXISTS" not in _error_code(err):
+                raise
+            experiment = client.get_experiment_by_name(sweep)   # another process won the race
+    if experiment.lifecycle_stage != "active":
+        raise DeletedExperiment(f"sweep: experiment {sweep!r} is deleted in the tracking store; restore it "
+                         f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or pick another name")
+    for key, value in tags.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
+
+
+def experiment_id(client: "MlflowClient", sweep: str) -> str | None:
+    experiment = client.get_experiment_by_name(sweep)
+    return experiment.experiment_id if experiment is not None and experiment.lifecycle_stage == "active" else None
+
+
+def list_runs(client: "MlflowClient", exp_id: str, filter_string: str = "") -> list["Run"]:
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs([exp_id], filter_string=filter_string, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def is_finished(run: "Run") -> bool:
+    return run.info.status == "FINISHED" and run.data.tags.get(keys.TAG_OUTCOME) in FINISHED_OUTCOMES
+
+
+def runs_by_hash(client: "MlflowClient", exp_id: str) -> dict[str, "Run"]:
+    """Spec hash -> its run (a finished one preferred, then the oldest), over the experiment's active runs."""
+    chosen: dict[str, Run] = {}
+    for run in list_runs(client, exp_id):
+        spec_hash = run.data.tags.get(keys.TAG_SPEC_HASH)
+        if spec_hash and (spec_hash not in chosen or _preference(run) < _preference(chosen[spec_hash])):
+            chosen[spec_hash] = run
+    return chosen
+
+
+def _preference(run: "Run") -> tuple[bool, int]:
+    return (not is_finished(run), run.info.start_time or 0)
+
+
+def find_run(client: "MlflowClient", exp_id: str, spec_hash: str, remembered: str | None = None) -> "Run | None":
+    """The trial's run: the id its directory remembers if that run still exists here, else by spec-hash tag."""
+    if remembered:
+        try:
+            run = client.get_run(remembered)
+        except Exception as err:
+            if "RESOURCE_DOES_NOT_EXIST" not in _error_code(err):
+                raise
+        else:
+            if (run.info.experiment_id == exp_id and run.info.lifecycle_stage == "active"
+                    and run.data.tags.get(keys.TAG_SPEC_HASH) == spec_hash):
+                return run
+    runs = list_runs(client, exp_id, f"tags.`{keys.TAG_SPEC_HASH}` = '{spec_hash}'")
+    return min(runs, key=_preference) if runs else None
+
+
+def get_or_create_run(client: "MlflowClient", exp_id: str, store: TrialStore, spec: TrialSpec,
+                      run_name: str | None, uri: str, result: TrialResult | None = None) -> tuple["Run", bool]:
+    """(run, created), with every param and tag in place (outcome and layers once ``result`` is known).
+    Remembers the run id in the trial directory either way."""
+    spec_hash = spec.spec_hash()
+    record = store.tracking_record(spec_hash)
+    run = find_run(client, exp_id, spec_hash, record.run_id(uri))
+    created = run is None
+    if created:
+        name = run_name or record.run_name or f"trial-{spec_hash}"
+        run = client.create_run(exp_id, run_name=name, tags=run_tags(spec, store.sweep))
+    store.remember_run(spec_hash, run_name=run_name, uri=uri, run_id=run.info.run_id)
+    _complete_params_and_tags(client, run, spec, store.sweep, result)
+    return client.get_run(run.info.run_id), created
+
+
+def _complete_params_and_tags(client: "MlflowClient", run: "Run", spec: TrialSpec, sweep: str,
+                              result: TrialResult | None = None) -> None:
+    from mlflow.entities import Param, RunTag
+
+    params = [Param(k, v) for k, v in run_params(spec).items() if k not in run.data.params]
+    tags = [RunTag(k, v) for k, v in run_tags(spec, sweep, result).items() if run.data.tags.get(k) != v]
+    for chunk in _chunks(params, MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run.info.run_id, params=chunk)
+    for chunk in _chunks(tags, MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run.info.run_id, tags=chunk)
+
+
+def history_points(client: "MlflowClient", run_id: str, step_keys: Iterable[str]) -> set[tuple[str, int]]:
+    """(key, step) pairs the run holds for the given step keys: one history call per key (there are few)."""
+    have: set[tuple[str, int]] = set()
+    for key in sorted(set(step_keys)):
+        have.update((m.key, int(m.step)) for m in client.get_metric_history(run_id, key))
+    return have
+
+
+def log_points(client: "MlflowClient", run_id: str, points: list[Point]) -> int:
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    for chunk in _chunks(points, MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=[Metric(k, v, stamp, s) for k, s, v in chunk])
+    return len(points)
+
+
+def _artifact_sizes(client: "MlflowClient", run_id: str, path: str | None = None) -> dict[str, int | None]:
+    sizes: dict[str, int | None] = {}
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            sizes.update(_artifact_sizes(client, run_id, info.path))
+        else:
+            sizes[info.path] = info.file_size
+    return sizes
+
+
+def trial_artifacts(store: TrialStore, spec_hash: str) -> dict[str, Path]:
+    """Artifact path -> local file: spec.json, result.json, weights/*.safetensors, plots/*.png."""
+    files = store.files(spec_hash)
+    out = {p.name: p for p in (files.spec, files.result) if p.exists()}
+    for folder in (files.weights, files.plots):
+        if folder.is_dir():
+            out.update({f"{folder.name}/{p.name}": p for p in sorted(folder.iterdir())
+                        if p.is_file() and not p.name.startswith(".")})
+    return out
+
+
+@dataclass(frozen=True)
+class UploadStats:
+    run_id: str
+    created: bool
+    points: int      # metric points logged by this call
+    artifacts: int   # files uploaded by this call
+
+
+def upload_trial(client: "MlflowClient", exp_id: str, store: TrialStore, spec_hash: str, uri: str, *,
+                 run_name: str | None = None, known_points: set[tuple[str, int]] | None = None) -> UploadStats:
+    """Make the store's run for a finished trial hold exactly the trial directory's records; idempotent.
+
+    ``known_points``: (key, step) pairs the caller knows the run holds (a live logger's own bookkeeping);
+    None reads them from the store. Ends the run FINISHED and marks the trial SYNCED for ``uri``."""
+    result = store.load_result(spec_hash)
+    run, created = get_or_create_run(client, exp_id, store, result.spec, run_name, uri, result)
+    run_id = run.info.run_id
+    points = result_points(result)
+    have: set[tuple[str, int]] = set()
+    if not created:
+        # Step keys: compare (key, step) with the stored history. Final-only keys are logged once, at
+        # the last iteration, so a stored value means the point is there (no history call per key).
+        step_keys = {key for _, key, _ in result.history}
+        if known_points is not None:
+            have |= known_points
+        else:
+            have |= history_points(client, run_id, step_keys & set(run.data.metrics))
+        have |= {(key, result.iterations) for key in result.metrics
+                 if key not in step_keys and key in run.data.metrics}
+    missing, seen = [], set(have)
+    for key, step, value in points:
+        if (key, step) not in seen:
+            seen.add((key, step))
+            missing.append((key, step, value))
+    log_points(client, run_id, missing)
+    uploaded = 0
+    present = _artifact_sizes(client, run_id)
+    for artifact_path, local in trial_artifacts(store, spec_hash).items():
+        if present.get(artifact_path) != local.stat().st_size:
+            folder = os.path.dirname(artifact_path) or None
+            client.log_artifact(run_id, str(local), folder)
+            uploaded += 1
+    if run.info.status != "FINISHED":
+        client.set_terminated(run_id, "FINISHED")
+    store.mark_synced(spec_hash, uri, run_id)
+    return UploadStats(run_id, created, len(missing), uploaded)
+
+
+# ---------------------------------------------------------------- tolerant wrappers
+class Tracker:
+    """MLflow for the sweep driver and for trials: the first failure warns once and switches to
+    offline; afterwards calls return their fallback at once. Never raises a tracking fault, except a
+    deleted experiment, which is the user's to fix."""
+
+    def __init__(self, config: TrackingConfig):
+        self.config = config
+        self.online = True
+        self._client: MlflowClient | None = None
+        self._warned = False
+        self._checked = False
+        self._experiments: dict[str, str] = {}
+
+    @property
+    def client(self) -> "MlflowClient":
+        if self._client is None:
+            self._client = make_client(self.config)
+        return self._client
+
+    def available(self) -> bool:
+        """Probe once (cheap), then trust the outcome of real calls."""
+        if not self._checked:
+            self._checked = True
+            if not probe(self.config):
+                self.go_offline("no answer from the server")
+        return self.online
+
+    def recheck(self) -> bool:
+        """After an outage: probe again; on success, calls go through again."""
+        if not self.online and probe(self.config):
+            self.online = True
+        return self.online
+
+    def go_offline(self, reason: Any) -> None:
+        self.online = False
+        if not self._warned:
+            self._warned = True
+            log.warning("tailsweep: tracking store %s unreachable (%s); continuing without it: results stay in "
+                        "the trial directories, `tailsweep sync NAME` uploads them later", self.config.display, reason)
+
+    def call(self, fn: Callable[..., T], *args: Any, default: T | None = None, **kwargs: Any) -> T | None:
+        if not self.available():
+            return default
+        try:
+            return fn(*args, **kwargs)
+        except DeletedExperiment:
+            raise
+        except Exception as err:  # noqa: BLE001 - any tracking fault degrades to offline, by design
+            self.go_offline(f"{type(err).__name__}: {err}")
+        return default
+
+    def ensure_experiment(self, sweep: str) -> str | None:
+        """The sweep's experiment id (created if missing), or None while the store is unreachable."""
+        if sweep not in self._experiments:
+            exp_id = self.call(lambda: ensure_experiment(self.client, sweep, self.config.artifact_location(sweep)))
+            if exp_id is None:
+                return None
+            self._experiments[sweep] = exp_id
+        return self._experiments[sweep]
+
+    def finished_hashes(self, sweep: str) -> set[str]:
+        """Spec hashes with a finished run (status FINISHED, outcome converged/capped/diverged)."""
+        def fetch() -> set[str]:
+            exp_id = experiment_id(self.client, sweep)
+            if exp_id is None:
+                return set()
+            return {h for h, run in runs_by_hash(self.client, exp_id).items() if is_finished(run)}
+        return self.call(fetch, default=set()) or set()
+
+    def trial_logger(self, store: TrialStore, spec: TrialSpec, run_name: str | None = None,
+                     flush_every_s: float = 10.0) -> "TrialLogger":
+        return TrialLogger(self, store, spec, run_name, flush_every_s).start()
+
+
+@dataclass(frozen=True)
+class RecordOutcome:
+    written: bool          # False: the trial directory already held a finished record (kept)
+    uploaded: bool         # the tracking store now holds every record
+    run_id: str | None
+
+
+class TrialLogger:
+    """A trial's MLflow run, from inside the trial.
+
+        logger = Tracker(config).trial_logger(store, spec, run_name)   # opens or reopens the run
+        result = run_trial(spec, [MetricsCallback(logger.log_step), SnapshotCallback(store.snapshot_saver(h))])
+        logger.record(result)         # trial directory (result.json, plots, DONE), then MLflow
+        # on an exception from run_trial: logger.fail(err), then re-raise for Ray to retry
+    """
+
+    def __init__(self, tracker: Tracker, store: TrialStore, spec: TrialSpec, run_name: str | None,
+                 flush_every_s: float = 10.0):
+        self.tracker, self.store, self.spec, self.run_name = tracker, store, spec, run_name
+        self.spec_hash = spec.spec_hash()
+        self.flush_every_s = flush_every_s
+        self.run_id: str | None = None
+        self._exp_id: str | None = None
+        self._buffer: list[Point] = []
+        self._logged: set[tuple[str, int]] = set()
+        self._trust_logged = True   # False once a batch may have half-landed (a fault mid-call)
+        self._last_flush = time.monotonic()
+
+    def start(self) -> "TrialLogger":
+        self.store.write_spec(self.spec)
+        self.store.remember_run(self.spec_hash, run_name=self.run_name)
+        self.tracker.call(self._open)
+        return self
+
+    def _open(self) -> None:
+        client = self.tracker.client
+        exp_id = self.tracker.ensure_experiment(self.store.sweep)
+        if exp_id is None:
+            return
+        run, created = get_or_create_run(client, exp_id, self.store, self.spec, self.run_name, self.tracker.config.uri)
+        if not created:
+            # A retried or resumed trial continues its own run: reopen it, and learn which step points
+            # it holds so the replayed iterations since the last checkpoint are not logged twice.
+            if run.info.status != "RUNNING":
+                client.update_run(run.info.run_id, status="RUNNING")
+            for tag in (keys.TAG_OUTCOME, TAG_ERROR):
+                if tag in run.data.tags:
+                    client.delete_tag(run.info.run_id, tag)
+            self._logged = history_points(client, run.info.run_id, [k for k in run.data.metrics if is_step_key(k)])
+        self._exp_id, self.run_id = exp_id, run.info.run_id
+
+    @property
+    def online(self) -> bool:
+        return self.run_id is not None and self.tracker.online
+
+    def log_step(self, step: int, metrics: dict[str, float]) -> None:
+        """``MetricsCallback`` target: buffered, sent as one batch every ``flush_every_s`` seconds or
+        1,000 points. Offline, nothing is kept here: result.history carries every point to the upload."""
+        if not self.online:
+            return
+        self._buffer.extend((key, int(step), float(value)) for key, value in metrics.items())
+        if len(self._buffer) >= MAX_METRICS_PER_BATCH or time.monotonic() - self._last_flush >= self.flush_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        pending = [p for p in self._buffer if (p[0], p[1]) not in self._logged]
+        self._buffer = []
+        self._last_flush = time.monotonic()
+        if not pending or not self.online:
+            return
+        if self.tracker.call(log_points, self.tracker.client, self.run_id, pending) is None:
+            self._trust_logged = False
+        else:
+            self._logged.update((k, s) for k, s, _ in pending)
+
+    def record(self, result: TrialResult) -> RecordOutcome:
+        """Trial directory first (result.json, plots, DONE last), then upload what the run lacks.
+
+        An outage that began mid-trial gets one more probe here, so a short one heals itself."""
+        if result.spec != self.spec:
+            raise ValueError(f"result: spec hash {result.spec.spec_hash()} does not match the logger's {self.spec_hash}")
+        written = self.store.write_result(result)
+        self._buffer = []   # result.history holds every buffered point
+        if not self.tracker.online and self.tracker.recheck():
+            self._trust_logged = False
+        if self.run_id is None:
+            self.tracker.call(self._open)
+        if not self.online:
+            return RecordOutcome(written, False, self.run_id)
+        stats = self.tracker.call(
+            upload_trial, self.tracker.client, self._exp_id, self.store, self.spec_hash, self.tracker.config.uri,
+            run_name=self.run_name, known_points=self._logged if self._trust_logged else None)
+        return RecordOutcome(written, stats is not None, self.run_id)
+
+    def fail(self, error: BaseException | str) -> None:
+        """The trial raised: end its run FAILED (outcome tag 'failed'); a retry reopens the same run."""
+        self.flush()
+        if not self.online:
+            return
+        client = self.tracker.client
+        self.tracker.call(client.set_tag, self.run_id, keys.TAG_OUTCOME, "failed")
+        self.tracker.call(client.set_tag, self.run_id, TAG_ERROR, str(error)[:MAX_TAG_VALUE])
+        self.tracker.call(client.set_terminated, self.run_id, "FAILED")
+
+
