@@ -1,0 +1,93 @@
+"""Post-training measurements of one weight set, as flat metric dicts keyed by core.keys.
+
+Pure functions of weights (and, for pruned accuracy, a model and a test split); no I/O.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from core import keys
+from core.compress import error_curve, method_view, prunable_fraction, prune_model
+from core.evaluate import evaluate
+from core.layers import WeightLayer
+from core.spec import CompressSpec
+from core.tails import estimate_alpha, layer_samples
+
+CENTERINGS = {"median": "median", "none": None}
+
+
+def _alpha_variants(w: torch.Tensor, role: str, seed: int) -> dict[str, tuple[float, float]]:
+    """(capped, raw) alpha per variant for one layer; the estimators centre by medians themselves."""
+    samples = layer_samples(w, role)
+    entries = samples.reshape(-1)
+    variants = {
+        "multi": estimate_alpha(samples, seed=seed),
+        "uni": estimate_alpha(entries, seed=seed),
+        "norms": estimate_alpha(torch.linalg.vector_norm(samples, dim=1), seed=seed),
+        "hill": estimate_alpha(entries, "hill", seed=seed, center="median"),
+    }
+    return {name: (est.alpha, est.alpha_raw) for name, est in variants.items()}
+
+
+def _aggregate(values: Sequence[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=float)
+    return {"median": float(np.median(arr)), "mean": float(np.mean(arr)), "min": float(np.min(arr))}
+
+
+def tail_metrics(layers: Sequence[WeightLayer], wset: str, seed: int) -> dict[str, float]:
+    """alpha and alpha_raw per layer and variant, aggregates over layers and per role."""
+    out: dict[str, float] = {}
+    per_variant: dict[tuple[str, bool], list[tuple[str, float]]] = {}
+    for layer in layers:
+        for variant, (capped, raw) in _alpha_variants(layer.weight, layer.role, seed).items():
+            for is_raw, value in ((False, capped), (True, raw)):
+                out[keys.alpha_key(wset, variant, keys.layer(layer.index), raw=is_raw)] = value
+                per_variant.setdefault((variant, is_raw), []).append((layer.role, value))
+    for (variant, is_raw), pairs in per_variant.items():
+        finite = [v for _, v in pairs if math.isfinite(v)]
+        if finite:
+            for agg, value in _aggregate(finite).items():
+                out[keys.alpha_key(wset, variant, agg, raw=is_raw)] = value
+        for role in keys.ROLES:
+            of_role = [v for r, v in pairs if r == role and math.isfinite(v)]
+            if of_role:
+                out[keys.alpha_key(wset, variant, f"role_{role}", raw=is_raw)] = float(np.median(of_role))
+    return out
+
+
+def curve_metrics(layers: Sequence[WeightLayer], wset: str, spec: CompressSpec) -> dict[str, float]:
+    """Error curves and prunable fractions per layer, method and centring (one sort/SVD per curve)."""
+    out: dict[str, float] = {}
+    for layer in layers:
+        for method in spec.methods:
+            view = method_view(layer.weight, method, layer.role)
+            for center_name, center in CENTERINGS.items():
+                curve = error_curve(view, method, spec.curve_ratios, p=spec.p, center=center)
+                for ratio, err in zip(spec.curve_ratios, curve):
+                    out[keys.error_key(wset, method, center_name, ratio, layer.index)] = float(err)
+                for eps in spec.eps:
+                    frac = prunable_fraction(view, method, eps, p=spec.p, center=center)
+                    out[keys.prunable_key(wset, method, center_name, eps, layer.index)] = float(frac)
+    return out
+
+
+def pruned_accuracy_metrics(model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, wset: str,
+                            spec: CompressSpec, eval_batch_size: int) -> dict[str, float]:
+    """Test loss/accuracy of the pruned model for each method x ratio, plus parameter accounting."""
+    out: dict[str, float] = {}
+    for method in spec.methods:
+        for ratio in spec.ratios:
+            pruned = prune_model(model, method, ratio, scope=spec.scope, center=spec.center_value,
+                                 prune_last=spec.prune_last)
+            ev = evaluate(pruned.model, x_test, y_test, eval_batch_size)
+            out[keys.pruned_key("acc", wset, method, ratio)] = ev.acc
+            out[keys.pruned_key("loss", wset, method, ratio)] = ev.loss
+            out[keys.remaining_key(method, ratio)] = float(pruned.remaining)
+            if method == "singular":
+                out[keys.sv_removed_key(ratio)] = float(pruned.sv_removed)
+    return out

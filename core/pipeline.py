@@ -1,0 +1,95 @@
+"""run_trial: spec -> data -> model -> SGD -> tails -> compression curves -> pruned accuracy -> result."""
+from __future__ import annotations
+
+import copy
+import time
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+import torch
+from torch import nn
+
+from core import keys
+from core.callbacks import Callback
+from core.checkpoint import TrainState
+from core.data import load_dataset
+from core.evaluate import evaluate, generalization_gap
+from core.layers import weight_layers
+from core.measure import curve_metrics, pruned_accuracy_metrics, tail_metrics
+from core.models import build_model
+from core.result import TrialResult
+from core.spec import TrialSpec
+from core.train import STATUS_DIVERGED, train
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> the GPU when one is visible, else CPU (a GPU trial on a CPU-only worker still runs)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _measure_weight_set(model: nn.Module, weights: dict[str, torch.Tensor], wset: str, spec: TrialSpec,
+                        data, timer: _Timer) -> dict[str, float]:
+    model.load_state_dict(weights)
+    metrics: dict[str, float] = {}
+    with timer.stage("evaluate"):
+        splits = {"train": evaluate(model, data.x_train, data.y_train, spec.train.eval_batch_size),
+                  "test": evaluate(model, data.x_test, data.y_test, spec.train.eval_batch_size)}
+        for split, ev in splits.items():
+            metrics[keys.eval_key(wset, split, "loss")] = ev.loss
+            metrics[keys.eval_key(wset, split, "acc")] = ev.acc
+        gap = generalization_gap(splits["train"], splits["test"])
+        metrics[keys.gap_key(wset, "loss")], metrics[keys.gap_key(wset, "acc")] = gap.loss, gap.acc
+    layers = weight_layers(model)
+    with torch.no_grad():
+        with timer.stage("tails"):
+            metrics.update(tail_metrics(layers, wset, spec.seed))
+        with timer.stage("curves"):
+            metrics.update(curve_metrics(layers, wset, spec.compress))
+    with timer.stage("pruned_eval"):
+        metrics.update(pruned_accuracy_metrics(model, data.x_test, data.y_test, wset, spec.compress,
+                                               spec.train.eval_batch_size))
+    return metrics
+
+
+def run_trial(spec: TrialSpec, callbacks: Sequence[Callback] = (), *,
+              resume: TrainState | None = None) -> TrialResult:
+    """Train one spec and measure it. Diverged training is a result (analysis stages skipped), not an error."""
+    timer = _Timer()
+    device = resolve_device(spec.train.device)
+    with timer.stage("data"):
+        data = load_dataset(spec.data, device)
+    model = build_model(spec.model, data.in_shape, data.n_classes, seed=spec.seed).to(device)
+    layer_info = tuple({"index": l.index, "name": l.name, "role": l.role, "shape": list(l.shape)}
+                       for l in weight_layers(model))
+    with timer.stage("train"):
+        outcome = train(model, data, spec.train, lr=spec.eta, batch_size=spec.batch_size, seed=spec.seed,
+                        callbacks=callbacks, resume=resume)
+    metrics: dict[str, float] = {"iterations": float(outcome.iterations)}
+    notes: list[str] = []
+    if outcome.status == STATUS_DIVERGED:
+        notes.append(f"diverged at iteration {outcome.iterations}: tails, curves and pruning skipped")
+    else:
+        if outcome.avg_count < spec.train.avg_window:
+            notes.append(f"avg weights average {outcome.avg_count} iterates (window {spec.train.avg_window})")
+        probe = copy.deepcopy(model)
+        for wset, weights in (("final", outcome.final), ("avg", outcome.avg)):
+            metrics.update(_measure_weight_set(probe, {k: v.to(device) for k, v in weights.items()}, wset,
+                                               spec, data, timer))
+    metrics.update({keys.time_key(stage): secs for stage, secs in timer.seconds.items()})
+    return TrialResult(spec=spec, status=outcome.status, iterations=outcome.iterations, metrics=metrics,
+                       history=outcome.history, layers=layer_info, notes=tuple(notes))
