@@ -10,6 +10,7 @@ from sweep.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UserError
 # Subcommand name -> module exposing register(subparsers) that sets func(args) -> exit code.
 COMMANDS = {
     "inspect": "sweep.cmd_inspect",
+    "sync": "sweep.cmd_sync",
 }
 
 
