@@ -166,6 +166,26 @@ def _divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
+def _nested_block_sums(rows: torch.Tensor, ks: tuple[int, ...]) -> list[torch.Tensor]:
+    """Sums of consecutive blocks of k rows (the first n // k blocks) for each k in ascending ks.
+
+    Each k is summed from the largest block size already done that divides it (ks from the K1 rule
+    nest: 2, 4, 8, ... or 5, 10, 20, 50, 100, ...), so the whole ladder costs about one pass over the
+    rows, and every float sum has few terms: hierarchical summation keeps float32 accurate.
+    """
+    n = rows.shape[0]
+    done = {1: rows}
+    out = []
+    for k in ks:
+        base = max(b for b in done if k % b == 0)
+        blocks = n // k
+        step = k // base
+        sums = done[base][:blocks * step].reshape(blocks, step, rows.shape[1]).sum(dim=1)
+        done[k] = sums
+        out.append(sums)
+    return out
+
+
 def _block_sum(t: torch.Tensor, *, seed: int, center: str | None = "median",
                n_permutations: int = 5) -> tuple[tuple[int, ...], np.ndarray]:
     """Per-permutation, per-K1 estimates, shape (n_permutations, len(ks))."""
@@ -183,16 +203,11 @@ def _block_sum(t: torch.Tensor, *, seed: int, center: str | None = "median",
     rows = []
     for _ in range(n_permutations):
         perm = torch.randperm(n, generator=gen, device=t.device)
-        # One float64 running sum per permutation gives the block sums of every K1 as differences at
-        # block ends; float64 keeps those differences exact enough even for heavy-tailed sums.
-        running = torch.cumsum(t[perm], dim=0, dtype=torch.float64)
         diffs = []
-        for k in ks:
-            used = (n // k) * k
-            ends = running[k - 1:used:k]
-            sums = torch.diff(ends, dim=0, prepend=torch.zeros_like(ends[:1]))
+        for k, sums in zip(ks, _nested_block_sums(t[perm], ks)):
+            used = sums.shape[0] * k
             log_x = (log_total - log_norms[perm[used:]].sum()) / used
-            diffs.append(_mean_log(_norms(sums).to(t.dtype)) - log_x)
+            diffs.append(_mean_log(_norms(sums)) - log_x)
         rows.append(torch.stack(diffs))
     inv = (torch.stack(rows) / log_k).cpu().numpy()  # one device sync for everything
     with np.errstate(divide="ignore"):

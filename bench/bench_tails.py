@@ -1,0 +1,118 @@
+"""Speed of core.tails.estimate_alpha against baselines measured in the same run.
+
+    python bench/bench_tails.py [--n 1000000] [--repeats 5] [--threads 1]
+
+Prints:
+1. block_sum with the defaults (5 permutations, every K1) on n float32 entries vs the floor of that
+   work, 5 x (one random permutation + one np.log(np.abs(.)) pass) of the same array. Target <= 2.5x.
+2. the reference-style loop (float64, every permutation and K1 recomputed from scratch) vs block_sum.
+   Target >= 3x.
+3. seconds for alpha of every layer and variant (multi, uni, norms, hill) of a 784-2048-2048-2048-10
+   FCN with PyTorch's default-init random weights (~10M weights).
+Timings are medians over --repeats runs. --threads sets torch's intra-op threads (numpy's floor is
+single-threaded, so 1 is the like-for-like comparison).
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from core.tails import LOG_EPS, block_sizes, estimate_alpha, layer_samples
+
+
+def timed(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up: allocator, thread pools
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def floor_work(x: np.ndarray, rng: np.random.Generator, n_permutations: int = 5) -> None:
+    for _ in range(n_permutations):
+        rng.permutation(x)
+        np.log(np.abs(x))
+
+
+def reference_block_sum(x: np.ndarray, seed: int = 0, n_permutations: int = 5, cap: float = 2.0) -> float:
+    """The reference code's shape: float64, each permutation and K1 recomputed from scratch."""
+    x = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    x = x - np.median(x, axis=0)
+    n = len(x)
+    rng = np.random.default_rng(seed)
+    per_permutation = []
+    for _ in range(n_permutations):
+        xp = x[rng.permutation(n)]
+        values = []
+        for k in block_sizes(n):
+            used = (n // k) * k
+            y = xp[:used].reshape(n // k, k, -1).sum(axis=1)
+            log_y = np.log(np.linalg.norm(y, axis=1) + LOG_EPS).mean()
+            log_x = np.log(np.linalg.norm(xp[:used], axis=1) + LOG_EPS).mean()
+            values.append(math.log(k) / (log_y - log_x))
+        per_permutation.append(min(float(np.median(values)), cap))
+    return float(np.median(per_permutation))
+
+
+def fcn_weights(seed: int = 0) -> list[tuple[torch.Tensor, str]]:
+    gen = torch.Generator().manual_seed(seed)
+    sizes = [784, 2048, 2048, 2048, 10]
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in))
+        w = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=gen)
+        layers.append((w, "last" if i == len(sizes) - 2 else "first" if i == 0 else "hidden"))
+    return layers
+
+
+def all_variants(layers: list[tuple[torch.Tensor, str]]) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {"multi": [], "uni": [], "norms": [], "hill": []}
+    for w, role in layers:
+        samples = layer_samples(w, role)
+        entries = samples.reshape(-1)
+        out["multi"].append(estimate_alpha(samples).alpha_raw)
+        out["uni"].append(estimate_alpha(entries).alpha_raw)
+        out["norms"].append(estimate_alpha(torch.linalg.vector_norm(samples, dim=1)).alpha_raw)
+        out["hill"].append(estimate_alpha(entries, "hill", center="median").alpha_raw)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, numpy {np.__version__}, torch threads {torch.get_num_threads()}")
+
+    x = np.random.default_rng(0).standard_normal(args.n).astype(np.float32)
+    t_ours = timed(lambda: estimate_alpha(x), args.repeats)
+    t_floor = timed(lambda: floor_work(x, np.random.default_rng(1)), args.repeats)
+    t_ref = timed(lambda: reference_block_sum(x), max(1, args.repeats // 2))
+    print(f"block_sum defaults, n={args.n:.0e} float32: {t_ours * 1e3:.1f} ms")
+    print(f"  floor 5 x (permutation + log|x|): {t_floor * 1e3:.1f} ms  -> ratio {t_ours / t_floor:.2f}x "
+          f"(target <= 2.5x)")
+    print(f"  reference-style loop (float64):  {t_ref * 1e3:.1f} ms  -> {t_ref / t_ours:.1f}x faster "
+          f"(target >= 3x)")
+    print(f"  alpha: ours {estimate_alpha(x).alpha_raw:.4f}, reference-style {reference_block_sum(x, cap=math.inf):.4f}"
+          " (other permutations)")
+
+    layers = fcn_weights()
+    n_weights = sum(w.numel() for w, _ in layers)
+    t_fcn = timed(lambda: all_variants(layers), max(1, args.repeats // 2))
+    print(f"FCN 784-2048-2048-2048-10 ({n_weights / 1e6:.1f}M weights), 4 layers x 4 variants: {t_fcn:.2f} s")
+    for variant, values in all_variants(layers).items():
+        print(f"  {variant:5s} alpha_raw per layer: " + " ".join(f"{v:.3f}" for v in values))
+
+
+if __name__ == "__main__":
+    main()
