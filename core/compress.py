@@ -1,0 +1,98 @@
+"""Compression curves: magnitude, singular-value and node pruning error from one sort/SVD per layer.
+
+Public API (other code and outside checks call exactly these names): ``error_curve``,
+``prunable_fraction``, ``method_view``, ``prune_model`` (returning ``PrunedModel``). The numeric kernels
+live in ``core.compress_kernels``, apply-to-model and its accounting in ``core.compress_model``.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import numpy as np
+
+from core.compress_kernels import (
+    CENTERS,
+    METHODS,
+    as_float_array,
+    centre,
+    check_center,
+    check_matrix,
+    check_method,
+    check_p,
+    check_ratios,
+    check_total,
+    item_masses,
+    method_view,
+    removed_count,
+    smallest_sums,
+)
+from core.compress_model import SCOPES, LayerPruning, PrunedModel, prune_model
+
+__all__ = [
+    "CENTERS", "METHODS", "SCOPES", "LayerPruning", "PrunedModel",
+    "error_curve", "method_view", "prunable_fraction", "prune_model",
+]
+
+
+def _centred(w: Any, method: str, p: float, center: str | None) -> tuple[np.ndarray, str, float]:
+    method = check_method(method)
+    check_center(center)
+    p = check_p(p)
+    a = as_float_array(w)
+    check_matrix(a, method)
+    if method == "singular" and not np.isfinite(a).all():
+        raise ValueError("w: contains NaN or inf")  # before LAPACK, which may hang or raise obscurely
+    u, _ = centre(a, method, center)
+    return u, method, p
+
+
+def _with_masses(u: np.ndarray, method: str, p: float, reduce: Callable[[np.ndarray], tuple[Any, float]]):
+    """``reduce(masses) -> (result, total)``, redone in float64 if float32 masses over- or underflowed."""
+    masses = item_masses(u, method, p)
+    result, total = reduce(masses)
+    if masses.dtype != np.float64 and not (math.isfinite(total) and total > 0):
+        result, total = reduce(item_masses(u, method, p, exact=True))
+    check_total(total)
+    return result, total
+
+
+def error_curve(w: Any, method: str, ratios: Any, *, p: float = 2, center: str | None = "median") -> np.ndarray:
+    """Relative l_p error ||u - u_pruned||_p / ||u||_p after removing the fraction r of items, per r.
+
+    ``w``: 2-D (rows = units), numpy or torch (any device). ``u = w - center`` (scalar median for
+    magnitude, per-column median unit for singular and node; ``None``: no centring). Items: entries
+    by |u| (magnitude), singular values of u (singular; the error is on the singular-value vector),
+    rows by their l_p norm (node); the smallest go first, floor(r * n_items + 1e-9) of them.
+    ``ratios`` in any order; the result (float64) follows it.
+    """
+    r = check_ratios(ratios)
+    u, method, p = _centred(w, method, p, center)
+
+    def reduce(masses: np.ndarray) -> tuple[np.ndarray, float]:
+        return smallest_sums(masses, removed_count(r.reshape(-1), masses.shape[0]))
+
+    sums, total = _with_masses(u, method, p, reduce)
+    fractions = sums / total
+    errors = np.sqrt(fractions) if p == 2.0 else fractions ** (1.0 / p)
+    return errors.reshape(r.shape)
+
+
+def prunable_fraction(w: Any, method: str, eps: float = 0.1, *, p: float = 2,
+                      center: str | None = "median") -> float:
+    """The largest fraction k/n_items of items removable with relative l_p error <= eps (exact)."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps: must be a finite number >= 0, got {eps!r}")
+    u, method, p = _centred(w, method, p, center)
+
+    def reduce(masses: np.ndarray) -> tuple[int, float]:
+        masses.sort()
+        prefix = np.cumsum(masses, dtype=np.float64)
+        total = float(prefix[-1])
+        # error(k) <= eps  <=>  S_k <= eps^p * S_n; prefix is non-decreasing.
+        return int(np.searchsorted(prefix, float(eps) ** p * total, side="right")), total
+
+    removable, _ = _with_masses(u, method, p, reduce)
+    n_items = u.size if method == "magnitude" else (u.shape[0] if method == "node" else min(u.shape))
+    return removable / n_items
