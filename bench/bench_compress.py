@@ -3,7 +3,8 @@
 1. magnitude error_curve (center=None) at 40 ratios on 4M float32 entries vs one np.sort of |w|
    (target <= 2x), and vs re-pruning per ratio (argpartition + pruned copy + norm; target >= 10x).
 2. All three curves (curve_ratios grid, median centring) of a 4 x 2048 FCN, 784-2048-2048-2048-10,
-   torch default init: seconds per method; with --apply also prune_model at one ratio.
+   torch default init: seconds per method for error_curve, prunable_fraction (eps=0.1) and
+   curve_summary (both from one sort/SVD); with --apply also prune_model at one ratio.
 
 Usage: python bench/bench_compress.py [--repeats 7] [--apply]
 """
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.compress import METHODS, error_curve, method_view, prunable_fraction, prune_model
+from core.compress import METHODS, curve_summary, error_curve, method_view, prunable_fraction, prune_model
 from core.layers import weight_layers
 from core.spec import DEFAULT_CURVE_RATIOS
 
@@ -86,8 +87,13 @@ def bench_fcn(apply: bool) -> None:
         for layer in layers:
             prunable_fraction(method_view(layer.weight, method, layer.role), method, 0.1)
         prunable_s = time.perf_counter() - start
+        start = time.perf_counter()
+        for layer in layers:
+            curve_summary(method_view(layer.weight, method, layer.role), method, DEFAULT_CURVE_RATIOS, 0.1)
+        summary_s = time.perf_counter() - start
         total += curve_s
-        line = f"  {method:9s} curves {curve_s:6.2f} s   prunable_fraction(eps=0.1) {prunable_s:6.2f} s"
+        line = (f"  {method:9s} error_curve {curve_s:6.2f} s   prunable_fraction {prunable_s:6.2f} s   "
+                f"curve_summary (both) {summary_s:6.2f} s")
         if apply:
             start = time.perf_counter()
             prune_model(net, method, 0.5, prune_last=True)

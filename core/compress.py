@@ -1,12 +1,14 @@
 """Compression curves: magnitude, singular-value and node pruning error from one sort/SVD per layer.
 
 Public API (other code and outside checks call exactly these names): ``error_curve``,
-``prunable_fraction``, ``method_view``, ``prune_model`` (returning ``PrunedModel``). The numeric kernels
+``prunable_fraction``, ``method_view``, ``prune_model`` (returning ``PrunedModel``); ``curve_summary``
+gives a curve and several prunable fractions from one sort/SVD. The numeric kernels
 live in ``core.compress_kernels``, apply-to-model and its accounting in ``core.compress_model``.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -30,8 +32,8 @@ from core.compress_kernels import (
 from core.compress_model import SCOPES, LayerPruning, PrunedModel, prune_model
 
 __all__ = [
-    "CENTERS", "METHODS", "SCOPES", "LayerPruning", "PrunedModel",
-    "error_curve", "method_view", "prunable_fraction", "prune_model",
+    "CENTERS", "METHODS", "SCOPES", "CurveSummary", "LayerPruning", "PrunedModel",
+    "curve_summary", "error_curve", "method_view", "prunable_fraction", "prune_model",
 ]
 
 
@@ -57,6 +59,17 @@ def _with_masses(u: np.ndarray, method: str, p: float, reduce: Callable[[np.ndar
     return result, total
 
 
+def _errors(fractions: np.ndarray, p: float) -> np.ndarray:
+    return np.sqrt(fractions) if p == 2.0 else fractions ** (1.0 / p)
+
+
+def _check_eps(eps: Any) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps: must be a finite number >= 0, got {eps!r}")
+    return float(eps)
+
+
 def error_curve(w: Any, method: str, ratios: Any, *, p: float = 2, center: str | None = "median") -> np.ndarray:
     """Relative l_p error ||u - u_pruned||_p / ||u||_p after removing the fraction r of items, per r.
 
@@ -73,26 +86,40 @@ def error_curve(w: Any, method: str, ratios: Any, *, p: float = 2, center: str |
         return smallest_sums(masses, removed_count(r.reshape(-1), masses.shape[0]))
 
     sums, total = _with_masses(u, method, p, reduce)
-    fractions = sums / total
-    errors = np.sqrt(fractions) if p == 2.0 else fractions ** (1.0 / p)
-    return errors.reshape(r.shape)
+    return _errors(sums / total, p).reshape(r.shape)
+
+
+@dataclass(frozen=True)
+class CurveSummary:
+    """An error curve and prunable fractions computed from the same single sort (or SVD)."""
+
+    errors: np.ndarray            # relative l_p error per ratio, in the order the ratios were given
+    prunable: tuple[float, ...]   # largest removable fraction per eps, in the order given
+
+
+def curve_summary(w: Any, method: str, ratios: Any, eps: Any = (0.1,), *, p: float = 2,
+                  center: str | None = "median") -> CurveSummary:
+    """``error_curve`` and ``prunable_fraction`` for several eps at the cost of one sort or SVD."""
+    r = check_ratios(ratios)
+    tolerances = [_check_eps(e) for e in (eps if isinstance(eps, (list, tuple, np.ndarray)) else [eps])]
+    u, method, p = _centred(w, method, p, center)
+
+    def reduce(masses: np.ndarray) -> tuple[tuple[np.ndarray, tuple[float, ...]], float]:
+        n = masses.shape[0]
+        masses.sort()
+        prefix = np.cumsum(masses, dtype=np.float64)  # prefix[k - 1] = S_k
+        total = float(prefix[-1])
+        counts = removed_count(r.reshape(-1), n)
+        sums = np.where(counts > 0, prefix[np.maximum(counts - 1, 0)], 0.0)
+        # error(k) <= eps  <=>  S_k <= eps^p * S_n; prefix is non-decreasing.
+        removable = tuple(int(np.searchsorted(prefix, e ** p * total, side="right")) / n for e in tolerances)
+        return (sums / total, removable), total
+
+    (fractions, removable), _ = _with_masses(u, method, p, reduce)
+    return CurveSummary(_errors(fractions, p).reshape(r.shape), removable)
 
 
 def prunable_fraction(w: Any, method: str, eps: float = 0.1, *, p: float = 2,
                       center: str | None = "median") -> float:
     """The largest fraction k/n_items of items removable with relative l_p error <= eps (exact)."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(eps) or eps < 0:
-        raise ValueError(f"eps: must be a finite number >= 0, got {eps!r}")
-    u, method, p = _centred(w, method, p, center)
-
-    def reduce(masses: np.ndarray) -> tuple[int, float]:
-        masses.sort()
-        prefix = np.cumsum(masses, dtype=np.float64)
-        total = float(prefix[-1])
-        # error(k) <= eps  <=>  S_k <= eps^p * S_n; prefix is non-decreasing.
-        return int(np.searchsorted(prefix, float(eps) ** p * total, side="right")), total
-
-    removable, _ = _with_masses(u, method, p, reduce)
-    n_items = u.size if method == "magnitude" else (u.shape[0] if method == "node" else min(u.shape))
-    return removable / n_items
+    return curve_summary(w, method, [], (_check_eps(eps),), p=p, center=center).prunable[0]

@@ -10,7 +10,7 @@ from scipy.stats import levy_stable
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from core.compress import METHODS, error_curve, method_view, prunable_fraction, prune_model
+from core.compress import METHODS, curve_summary, error_curve, method_view, prunable_fraction, prune_model
 from core.layers import weight_layers
 
 RATIOS = [0.7, 0.0, 1.0, 0.3, 0.05, 0.55, 0.999, 0.5, 1 / 3, 0.29, 0.1, 0.9]
@@ -169,6 +169,22 @@ def test_prunable_fraction_exact(method, p, center):
     w = rng.standard_t(2.5, size=(36, 20)) - 0.2
     for eps in (0.0, 0.05, 0.1, 0.3, 1.0):
         assert prunable_fraction(w, method, eps, p=p, center=center) == _brute_prunable(w, method, eps, p, center)
+
+
+@pytest.mark.parametrize("center", ["median", None])
+@pytest.mark.parametrize("method", METHODS)
+def test_curve_summary_agrees_with_curve_and_prunable(method, center):
+    rng = np.random.default_rng(14)
+    w = rng.standard_t(2.5, size=(50, 30)).astype(np.float32)
+    eps = (0.3, 0.05, 0.1)
+    for p in (1, 2, 3):
+        summary = curve_summary(w, method, RATIOS, eps, p=p, center=center)
+        np.testing.assert_allclose(summary.errors, error_curve(w, method, RATIOS, p=p, center=center), rtol=1e-12)
+        assert summary.prunable == tuple(prunable_fraction(w, method, e, p=p, center=center) for e in eps)
+        np.testing.assert_allclose(summary.errors, _brute_curve(w, method, RATIOS, p, center), rtol=1e-5, atol=1e-7)
+    assert curve_summary(w, method, [0.5], 0.1, center=center).prunable == (prunable_fraction(w, method, center=center),)
+    with pytest.raises(ValueError, match="eps"):
+        curve_summary(w, method, [0.5], (0.1, float("nan")))
 
 
 @pytest.mark.parametrize("law, want", [("normal", 0.2653), ("uniform", 0.2154), ("laplace", 0.3534)])
