@@ -1,0 +1,263 @@
+"""`tailsweep run | resume | status`: launch a sweep file, continue it, count its outcomes.
+
+Locations follow DESIGN.md: command-line flag > sweep file > default (``./tailsweep``, SQLite inside it).
+Every command that finds a sweep by NAME takes the same --storage / --tracking-uri as `run`
+(``add_location_options`` and ``locate`` are shared with the other NAME commands).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+from core.keys import OUTCOMES
+from sweep.config import PlannedTrial, SweepSpec, load_sweep
+from sweep.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED, UserError
+from sweep.paths import Layout, check_sweep_name, resolve_root
+from sweep.tracking import TrackingConfig, check_tracking_uri
+from sweep.trial_store import TrialStore
+
+UNFINISHED, PENDING = "unfinished", "pending"
+
+
+# ---- locations ------------------------------------------------------------------------------------
+def add_location_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", metavar="DIR",
+                        help="storage root: trial directories (the source of truth), Ray Tune state and the "
+                             "default MLflow store (sqlite:///DIR/mlflow.db). Default ./tailsweep; this flag "
+                             "wins over the sweep file's 'storage:'")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking store, e.g. http://127.0.0.1:5000 or postgresql://...; this flag "
+                             "wins over the sweep file's 'tracking: {uri: ...}'; default: SQLite under --storage")
+
+
+@dataclass(frozen=True)
+class Locations:
+    layout: Layout
+    tracking: TrackingConfig
+    storage_given: bool      # chosen by flag or sweep file (a cluster run needs that)
+
+
+def resolve_locations(storage_flag: str | None, uri_flag: str | None, sweep: SweepSpec | None) -> Locations:
+    if uri_flag is not None and check_tracking_uri(uri_flag):
+        raise UserError(f"--tracking-uri: {check_tracking_uri(uri_flag)}")
+    from_file = sweep.storage if sweep else None
+    layout = Layout(resolve_root(storage_flag, from_file))
+    uri = uri_flag or (sweep.tracking_uri if sweep else None)
+    return Locations(layout, TrackingConfig.for_layout(layout, uri), storage_flag is not None or from_file is not None)
+
+
+def locate(args: argparse.Namespace, name: str) -> tuple[Locations, SweepSpec]:
+    """A sweep started earlier, by NAME: its saved sweep file under the storage root."""
+    problem = check_sweep_name(name)
+    if problem:
+        raise UserError(f"NAME: {problem}")
+    layout = Layout(resolve_root(args.storage))
+    saved = layout.sweep_file(name)
+    if not saved.is_file():
+        raise UserError(f"NAME: no sweep {name!r} under {layout.root} (pass the --storage it was started with; "
+                        f"sweeps there: {', '.join(_sweep_names(layout)) or 'none'})")
+    sweep = load_sweep(saved)
+    return resolve_locations(args.storage, args.tracking_uri, sweep), sweep
+
+
+def _sweep_names(layout: Layout) -> list[str]:
+    folder = layout.root / "sweeps"
+    return sorted(p.name for p in folder.iterdir() if (p / "sweep.yaml").is_file()) if folder.is_dir() else []
+
+
+# ---- outcomes -------------------------------------------------------------------------------------
+def trial_outcome(store: TrialStore, spec_hash: str) -> str:
+    outcome = store.outcome(spec_hash)
+    if outcome is not None:
+        return outcome
+    failure = getattr(store, "failure", None)   # FAILED marker, where the trial store keeps one
+    if failure is not None and failure(spec_hash):
+        return "failed"
+    return UNFINISHED if store.files(spec_hash).spec.exists() else PENDING
+
+
+def outcome_counts(store: TrialStore, hashes: Iterable[str]) -> dict[str, int]:
+    counts = {name: 0 for name in (*OUTCOMES, UNFINISHED, PENDING)}
+    for spec_hash in hashes:
+        counts[trial_outcome(store, spec_hash)] += 1
+    return counts
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {name}" for name, n in counts.items() if n) or "no trials"
+
+
+# ---- run ------------------------------------------------------------------------------------------
+def _print_plan(sweep: SweepSpec, store: TrialStore | None) -> None:
+    axes = [axis for axis, _ in sweep.axes]
+    print(f"sweep {sweep.name}: {len(sweep.trials)} trials = "
+          + " x ".join(f"{len(values)} {axis}" for axis, values in sweep.axes))
+    rows = [["spec hash", "run name", *axes, "state"]]
+    for t in sweep.trials:
+        coords = dict(t.coords)
+        state = (store.outcome(t.spec_hash) or "to run") if store else "to run"
+        rows.append([t.spec_hash, t.name, *(str(coords[a]) for a in axes), state])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def _save_sweep_file(loc: Locations, sweep: SweepSpec, uri_flag: str | None) -> None:
+    """The sweep as launched, kept under the root so `resume NAME` and `status NAME` find it."""
+    doc = dict(sweep.document)
+    if uri_flag is not None:   # remember a flag-chosen store so `resume NAME` reports to the same one
+        doc["tracking"] = {**doc.get("tracking", {}), "uri": uri_flag}
+    saved = loc.layout.sweep_file(sweep.name)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_suffix(".yaml.tmp")
+    tmp.write_text(f"# written by `tailsweep run {sweep.source}`\n" + replace(sweep, document=doc).to_yaml())
+    tmp.replace(saved)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.sweep_file)
+    if args.dry_run:
+        loc = resolve_locations(args.storage, args.tracking_uri, sweep)
+        layout_exists = loc.layout.sweep_dir(sweep.name).is_dir()
+        _print_plan(sweep, TrialStore(loc.layout, sweep.name) if layout_exists else None)
+        return EXIT_OK
+    loc = resolve_locations(args.storage, args.tracking_uri, sweep)
+    from sweep.launch import require_shared_storage
+    require_shared_storage(args.address, loc.storage_given)
+    _save_sweep_file(loc, sweep, args.tracking_uri)
+    return _drive(args.address, loc, sweep, restore=False)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    loc, sweep = locate(args, args.name)
+    from sweep.launch import require_shared_storage
+    require_shared_storage(args.address, loc.storage_given)
+    return _drive(args.address, loc, sweep, restore=True, restart_errored=args.restart_errored)
+
+
+def _pending(store: TrialStore, trials: Sequence[PlannedTrial], finished: set[str]) -> list[PlannedTrial]:
+    return [t for t in trials if not store.is_done(t.spec_hash) and t.spec_hash not in finished]
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    errored: int          # trials Ray gave up on after max_failures
+    crashed: bool         # Tune itself stopped (e.g. Ray's OOM kill): resume continues it
+    stopped_early: bool   # some trial neither finished nor errored: interrupted
+    known: frozenset      # spec hashes of the trials Tune knew
+
+
+def _fit(tuner, store: TrialStore) -> FitOutcome:
+    try:
+        results = tuner.fit()
+    except Exception as err:  # noqa: BLE001 - any Tune crash: report it; finished trials are kept
+        print(f"tailsweep: sweep {store.sweep} stopped: {type(err).__name__}: {err}", file=sys.stderr)
+        return FitOutcome(0, True, False, frozenset())
+    known = {r.config["trial"]: r.error for r in results if r.config and "trial" in r.config}
+    return FitOutcome(errored=sum(1 for e in known.values() if e is not None), crashed=False,
+                      stopped_early=any(e is None and not store.is_done(h) for h, e in known.items()),
+                      known=frozenset(known))
+
+
+def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bool,
+           restart_errored: bool = False) -> int:
+    """Run what is not finished yet: Tune's saved state first (resume), then a fresh Tuner over the
+    pending trials it did not know; trials with a finished record (trial directory or MLflow) are never
+    scheduled."""
+    from sweep import launch
+    from sweep.tracking import Tracker
+    from sweep.trainable import TrialContext, make_plan
+
+    store = TrialStore(loc.layout, sweep.name)
+    tracker = Tracker(loc.tracking)
+    tracker.ensure_experiment(sweep.name)   # in the driver, before any trial: no SQLite schema race
+    finished = tracker.finished_hashes(sweep.name)
+    pending = _pending(store, sweep.trials, finished)
+    print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {len(sweep.trials) - len(pending)} already finished; "
+          f"storage {loc.layout.root}; MLflow {loc.tracking.display}", flush=True)
+    outcomes: list[FitOutcome] = []
+    if pending:
+        launch.init_ray(address)
+        launch.check_storage_visible(loc.layout.root)
+        context = TrialContext(str(loc.layout.root), sweep.name, loc.tracking, make_plan(sweep.trials),
+                               sweep.resources.checkpoint_every_s)
+        if restore and launch.can_restore(loc.layout, sweep.name):
+            tuner = launch.restore_tuner(loc.layout, sweep.name, context, sweep.resources,
+                                         restart_errored=restart_errored)
+            outcomes.append(_fit(tuner, store))
+        known = outcomes[0].known if outcomes else frozenset()
+        rest = [t for t in _pending(store, sweep.trials, finished) if t.spec_hash not in known]
+        if rest and not any(o.crashed or o.stopped_early for o in outcomes):
+            outcomes.append(_fit(launch.build_tuner(loc.layout, sweep.name, rest, context, sweep.resources), store))
+    return _finish(store, sweep, loc, outcomes)
+
+
+def _finish(store: TrialStore, sweep: SweepSpec, loc: Locations, outcomes: Sequence[FitOutcome]) -> int:
+    counts = outcome_counts(store, [t.spec_hash for t in sweep.trials])
+    print(f"sweep {sweep.name}: {_counts_line(counts)}; MLflow: {loc.tracking.display} (experiment {sweep.name})")
+    unfinished = counts[UNFINISHED] + counts[PENDING]
+    if unfinished:
+        print(f"tailsweep: {unfinished} trials not finished; finished ones are kept; continue with "
+              f"`tailsweep resume {sweep.name}" + (f" --storage {loc.layout.root}`" if loc.storage_given else "`"),
+              file=sys.stderr)
+    if counts["failed"] or any(o.errored or o.crashed for o in outcomes):
+        return EXIT_TRIALS_FAILED
+    return EXIT_INTERRUPTED if unfinished else EXIT_OK
+
+
+# ---- status ---------------------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    loc, sweep = locate(args, args.name)
+    store = TrialStore(loc.layout, sweep.name)
+    planned = {t.spec_hash: t.name for t in sweep.trials}
+    earlier = [h for h in store.hashes() if h not in planned]   # from an earlier grid of the same NAME
+    counts = outcome_counts(store, [*planned, *earlier])
+    print(f"sweep {sweep.name} ({loc.layout.sweep_dir(sweep.name)}): {len(planned) + len(earlier)} trials: "
+          f"{_counts_line(counts)}")
+    if args.trials:
+        for spec_hash in [*planned, *earlier]:
+            print(f"  {spec_hash}  {trial_outcome(store, spec_hash):10s}  {planned.get(spec_hash, '(earlier grid)')}")
+    return EXIT_OK
+
+
+# ---- registration ---------------------------------------------------------------------------------
+def register(sub: argparse._SubParsersAction) -> None:
+    """Adds run, resume and status. sweep/cli.py lists all three names against this module, so it is
+    called once per name: add only what is missing."""
+    if "run" not in sub.choices:
+        p = sub.add_parser("run", help="run a sweep file (finished trials are skipped)",
+                           description="Validate SWEEP.yaml, then run every trial of its grid that has no "
+                                       "finished record on Ray Tune, logging each to MLflow. Exit codes: 0 done, "
+                                       "1 some trials failed, 2 bad input, 130 interrupted.")
+        p.add_argument("sweep_file", metavar="SWEEP.yaml", help="the sweep file (see configs/quick.yaml)")
+        p.add_argument("--dry-run", action="store_true",
+                       help="validate and print the grid (spec hash, run name, axis values); start and write nothing")
+        _add_address(p)
+        add_location_options(p)
+        p.set_defaults(func=cmd_run)
+    if "resume" not in sub.choices:
+        p = sub.add_parser("resume", help="continue an interrupted sweep from its checkpoints",
+                           description="Restore the sweep's Ray Tune state: unfinished and errored trials go on "
+                                       "from their last checkpoint, finished ones are not retrained.")
+        p.add_argument("name", metavar="NAME", help="the sweep's name (its 'name:')")
+        p.add_argument("--restart-errored", action="store_true",
+                       help="start errored trials over instead of continuing from their last checkpoint")
+        _add_address(p)
+        add_location_options(p)
+        p.set_defaults(func=cmd_resume)
+    if "status" not in sub.choices:
+        p = sub.add_parser("status", help="count a sweep's trials by outcome",
+                           description="Counts by outcome (converged, capped, diverged, failed, unfinished, "
+                                       "pending) read from the trial directories.")
+        p.add_argument("name", metavar="NAME", help="the sweep's name (its 'name:')")
+        p.add_argument("--trials", action="store_true", help="also list every trial with its outcome")
+        add_location_options(p)
+        p.set_defaults(func=cmd_status)
+
+
+def _add_address(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--address", metavar="auto|HOST:PORT", default=None,
+                        help="an existing Ray cluster ('auto' under `ray job submit`); default: embedded local "
+                             "Ray with this machine's CPUs. A cluster needs a shared --storage")

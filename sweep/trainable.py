@@ -1,0 +1,133 @@
+"""The Ray Tune function trainable: one planned trial -> core.pipeline.run_trial -> trial directory + MLflow.
+
+Ray sits behind this one adapter (its reporting API has changed four times): ``tune.report`` for step
+metrics and checkpoints, ``tune.get_checkpoint`` to continue a retried or restored trial. Everything the
+trial keeps goes to the absolute trial directory (files in the worker's cwd are not kept) and MLflow.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import torch
+from ray import tune
+
+from core.callbacks import CheckpointCallback, MetricsCallback, SnapshotCallback
+from core.checkpoint import TrainState, load_state, save_state
+from core.pipeline import run_trial
+from core.result import TrialResult
+from core.spec import TrialSpec
+from sweep.config import PlannedTrial
+from sweep.paths import Layout
+from sweep.tracking import Tracker, TrackingConfig
+from sweep.trial_store import TrialStore
+
+CHECKPOINT_CHECK_ITERS = 200   # how often the time-gated checkpoint is considered
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of one sweep shares; picklable (handed over by ``tune.with_parameters``)."""
+
+    root: str                       # absolute storage root, the same path on every node
+    sweep: str
+    tracking: TrackingConfig
+    plan: Mapping[str, tuple[str, str]]   # spec hash -> (run name, canonical spec JSON)
+    checkpoint_every_s: float = 60.0
+
+    def planned(self, spec_hash: str, store: TrialStore) -> tuple[str, TrialSpec]:
+        """Tune's config holds only the hash (a readable progress table); the spec comes from here."""
+        if spec_hash in self.plan:
+            name, spec_json = self.plan[spec_hash]
+            return name, TrialSpec.from_json(spec_json)
+        # A restored Tune trial whose grid point left the sweep file: its own directory knows it.
+        return store.tracking_record(spec_hash).run_name or f"trial-{spec_hash}", store.load_spec(spec_hash)
+
+
+def make_plan(trials: Iterable[PlannedTrial]) -> dict[str, tuple[str, str]]:
+    return {t.spec_hash: (t.name, t.spec.canonical_json()) for t in trials}
+
+
+def _placed(spec: TrialSpec) -> TrialSpec:
+    """'auto' means the GPUs Ray gave this trial: none -> CPU, even on a GPU node (Ray's accounting)."""
+    if spec.train.device != "auto":
+        return spec
+    gpus = tune.get_context().get_trial_resources().required_resources.get("GPU", 0)
+    device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
+    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, device=device))
+
+
+def _use_trial_cpus() -> None:
+    cpus = tune.get_context().get_trial_resources().required_resources.get("CPU", 1)
+    torch.set_num_threads(max(1, int(cpus)))
+
+
+class _TuneHooks:
+    """Step metrics -> MLflow (batched by the logger) and Tune; training state -> Tune checkpoints."""
+
+    def __init__(self, logger: Any, checkpoint_every_s: float):
+        self.logger = logger
+        self.checkpoint_every_s = checkpoint_every_s
+        self.last_checkpoint = time.monotonic()
+        self.latest: dict[str, float] = {}
+
+    def metrics(self, step: int, metrics: dict[str, float]) -> None:
+        self.logger.log_step(step, metrics)
+        self.latest.update(metrics)
+        tune.report({"iteration": step, **metrics})
+
+    def checkpoint(self, iteration: int, state: TrainState) -> None:
+        if time.monotonic() - self.last_checkpoint < self.checkpoint_every_s:
+            return
+        self.logger.flush()   # the run holds every point up to the checkpoint a retry starts from
+        with tempfile.TemporaryDirectory(prefix="tailsweep-ckpt-") as tmp:
+            save_state(state, tmp)
+            tune.report({"iteration": iteration, **self.latest}, checkpoint=tune.Checkpoint.from_directory(tmp))
+        self.last_checkpoint = time.monotonic()
+
+
+def _resume_state() -> TrainState | None:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        return load_state(directory)
+
+
+def _summary(result: TrialResult) -> dict[str, Any]:
+    keys = ("eval/avg/test/acc", "alpha/avg/multi/median", "alpha/avg/multi/min")
+    return {"outcome": result.status, "iteration": result.iterations,
+            **{k: result.metrics[k] for k in keys if k in result.metrics}}
+
+
+def run_planned_trial(config: dict[str, Any], context: TrialContext) -> None:
+    """The function trainable. ``config["trial"]`` is the spec hash of one planned trial."""
+    spec_hash = config["trial"]
+    root = Path(context.root)
+    if not root.is_dir():
+        raise RuntimeError(f"storage root {root} is not visible on node {os.uname().nodename}: a multi-node "
+                           "sweep needs a storage path every node mounts (--storage)")
+    store = TrialStore(Layout(root), context.sweep)
+    if store.is_done(spec_hash):
+        tune.report({"outcome": store.outcome(spec_hash), "skipped": True})
+        return
+    name, spec = context.planned(spec_hash, store)
+    _use_trial_cpus()
+    logger = Tracker(context.tracking).trial_logger(store, spec, name)
+    hooks = _TuneHooks(logger, context.checkpoint_every_s)
+    callbacks = [MetricsCallback(hooks.metrics),
+                 SnapshotCallback(store.snapshot_saver(spec_hash), every=spec.train.snapshot_every),
+                 CheckpointCallback(hooks.checkpoint, every=CHECKPOINT_CHECK_ITERS)]
+    try:
+        result = run_trial(_placed(spec), callbacks, resume=_resume_state())
+    except Exception as err:
+        logger.fail(err)
+        raise   # outcome "failed": Ray retries up to max_failures, from the last checkpoint
+    result = dataclasses.replace(result, spec=spec)   # the device is placement, not identity
+    logger.record(result)
+    tune.report(_summary(result))
