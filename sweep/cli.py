@@ -14,6 +14,8 @@ COMMANDS = {
     "run": "sweep.cmd_run",
     "resume": "sweep.cmd_run",
     "status": "sweep.cmd_run",
+    "report": "sweep.cmd_report",
+    "export": "sweep.cmd_export",
 }
 
 

@@ -1,0 +1,85 @@
+"""Argument handling for `report` and `export`, shared by `tailsweep` (sweep/cmd_*.py) and `python -m analysis`.
+
+Light at import time (argparse only): the CLI builds every subcommand's parser on each call, so pandas,
+matplotlib and MLflow are imported only when a command runs. Nothing here knows the storage layout;
+the caller passes the tracking URI, the default output folder and the sweep file text.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from analysis.errors import AnalysisInputError
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", nargs="?", metavar="NAME", help="sweep name (its MLflow experiment)")
+    parser.add_argument("--bundle", metavar="DIR", help="read an exported bundle instead of MLflow")
+    parser.add_argument("--out", metavar="DIR", help="report folder (index.html, figures/, tables/)")
+    parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI to read the sweep from")
+    parser.add_argument("--wset", choices=("avg", "final"), help="weight set (default: avg when logged)")
+    parser.add_argument("--variant", default="multi", choices=("multi", "uni", "norms", "hill"),
+                        help="alpha estimator variant (default: multi)")
+    parser.add_argument("--method", default="magnitude", choices=("magnitude", "singular", "node"),
+                        help="pruning method of the headline claims (default: magnitude)")
+    parser.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples (default: 1000)")
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="sweep name (its MLflow experiment)")
+    parser.add_argument("--out", metavar="DIR", required=True, help="bundle folder to write")
+    parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI to read the sweep from")
+
+
+def check_report_source(args: argparse.Namespace) -> None:
+    """Exactly one of NAME and --bundle."""
+    if (args.name is None) == (args.bundle is None):
+        raise AnalysisInputError("give a sweep NAME or --bundle DIR (exactly one)")
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_report(args: argparse.Namespace, *, tracking_uri: str | None, default_out: Path,
+               sweep_file: str | None = None) -> int:
+    """Load (MLflow or bundle), write the report, print the HTML path on stdout."""
+    from analysis.options import AnalysisOptions
+    from analysis.report import write_report
+
+    check_report_source(args)
+    try:
+        options = AnalysisOptions(wset=args.wset, variant=args.variant, method=args.method, n_boot=args.n_boot)
+    except ValueError as err:
+        raise AnalysisInputError(str(err)) from None
+    if args.bundle is not None:
+        from analysis.bundle import load_bundle
+
+        data = load_bundle(args.bundle)
+    else:
+        from analysis.load import load_sweep
+
+        if tracking_uri is None:
+            raise AnalysisInputError("give --tracking-uri URI (or use `tailsweep report`, which finds the default store)")
+        _progress(f"report: reading sweep {args.name!r} from {tracking_uri}")
+        data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file, progress=_progress)
+    out = Path(args.out).expanduser() if args.out else default_out
+    page = write_report(data, out, options, progress=_progress)
+    print(page)
+    return 0
+
+
+def run_export(args: argparse.Namespace, *, tracking_uri: str | None, sweep_file: str | None = None) -> int:
+    """Load from MLflow, write the bundle, print its folder on stdout."""
+    from analysis.bundle import write_bundle
+    from analysis.load import load_sweep
+
+    if tracking_uri is None:
+        raise AnalysisInputError("give --tracking-uri URI (or use `tailsweep export`, which finds the default store)")
+    _progress(f"export: reading sweep {args.name!r} from {tracking_uri}")
+    data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file, progress=_progress)
+    manifest = write_bundle(data, args.out, sweep_file=sweep_file)
+    _progress(f"export: {len(data.trials)} runs -> {manifest.parent}")
+    print(manifest.parent)
+    return 0

@@ -1,0 +1,68 @@
+"""What was run: the observed grid per model family, and outcome counts with missing cells.
+
+A sweep is a Cartesian product (sweep.config), so inside each (arch, dataset, depth) family the grid is
+the product of the observed eta/b, batch size, width and seed values; a cell of that product with no
+run is counted as missing, a run without an outcome tag as incomplete.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from analysis import schema as S
+from analysis.curves import GROUP_LABEL, trial_axes
+from analysis.data import SweepData
+from core import keys
+
+OUTCOME_COLUMNS = keys.OUTCOMES + (S.INCOMPLETE, S.MISSING)
+
+
+def _cell(values) -> tuple:
+    # NaN never equals NaN: map it to None so cells with an absent axis still match.
+    return tuple(None if isinstance(v, float) and np.isnan(v) else v for v in values)
+
+
+def grid_cells(data: SweepData) -> pd.DataFrame:
+    """One row per (family, eta/b, width) cell: trial counts per outcome, 'missing' included."""
+    axes = trial_axes(data, usable_only=False)
+    rows = []
+    for label, family in axes.groupby(GROUP_LABEL, sort=True):
+        present: dict[tuple, list[str]] = {}
+        for rec in family.to_dict("records"):
+            present.setdefault(_cell(rec[a] for a in S.GRID_AXES), []).append(rec[S.OUTCOME])
+        values = [sorted(set(_cell(family[a])), key=lambda v: (v is None, v)) for a in S.GRID_AXES]
+        counts: dict[tuple, dict[str, int]] = {}
+        for cell in itertools.product(*values):
+            eta, _, width, _ = cell
+            slot = counts.setdefault((eta, width), dict.fromkeys(OUTCOME_COLUMNS, 0))
+            for outcome in present.get(cell, [S.MISSING]):
+                slot[outcome] = slot.get(outcome, 0) + 1
+        for (eta, width), slot in counts.items():
+            rows.append({GROUP_LABEL: label, S.ETA_B: eta, S.WIDTH: width, **slot})
+    return pd.DataFrame(rows, columns=[GROUP_LABEL, S.ETA_B, S.WIDTH, *OUTCOME_COLUMNS])
+
+
+def outcome_counts(data: SweepData) -> pd.DataFrame:
+    """Per family and in total: how many trials converged, capped, diverged, failed, incomplete, missing."""
+    cells = grid_cells(data)
+    per_family = cells.groupby(GROUP_LABEL)[list(OUTCOME_COLUMNS)].sum().reset_index()
+    total = pd.DataFrame([{GROUP_LABEL: "all", **per_family[list(OUTCOME_COLUMNS)].sum().to_dict()}])
+    out = pd.concat([per_family, total], ignore_index=True)
+    out["runs"] = out[[c for c in OUTCOME_COLUMNS if c != S.MISSING]].sum(axis=1)
+    out["cells"] = out["runs"] + out[S.MISSING]
+    return out
+
+
+def grid_summary(data: SweepData) -> pd.DataFrame:
+    """Per family: the values of each grid axis and the number of runs."""
+    axes = trial_axes(data, usable_only=False)
+    rows = []
+    for label, family in axes.groupby(GROUP_LABEL, sort=True):
+        row = {GROUP_LABEL: label, "runs": len(family)}
+        for axis in S.GRID_AXES:
+            vals = sorted({v for v in _cell(family[axis]) if v is not None})
+            row[axis] = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals)
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[GROUP_LABEL, "runs", *S.GRID_AXES])

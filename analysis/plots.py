@@ -1,0 +1,287 @@
+"""DataFrame -> matplotlib Figure. No loading and no file writing here; figures are built on the
+object API (matplotlib.figure.Figure), so no pyplot global state and no display backend is involved.
+
+Every function accepts an empty frame and then returns a figure that says there is nothing to draw, so
+a report over a sweep with missing or diverged trials still has every figure.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib import cm, colors, ticker
+from matplotlib.figure import Figure
+
+from analysis import schema as S
+from analysis.curves import GEN_ERROR, GROUP_LABEL, KAPPA
+
+ROLE_COLORS = {"first": "tab:blue", "hidden": "tab:orange", "last": "tab:green"}
+ROLE_ORDER = ("first", "hidden", "last")
+ALPHA_NORM = colors.Normalize(vmin=1.0, vmax=2.0)
+
+
+def _figure(rows: int, cols: int, width: float = 4.2, height: float = 3.3) -> tuple[Figure, np.ndarray]:
+    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+    return fig, axes
+
+
+def _log_x(ax, base: float = 10) -> None:
+    ax.set_xscale("log", base=base)
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # minor labels collide on short ranges
+
+
+def empty_figure(title: str, message: str = "no data for this figure (see outcome counts)") -> Figure:
+    fig, axes = _figure(1, 1, 6, 2.5)
+    ax = axes[0, 0]
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+    ax.set_axis_off()
+    fig.suptitle(title)
+    return fig
+
+
+def _eta_colors(etas) -> dict[float, tuple]:
+    etas = sorted({float(e) for e in etas})
+    if len(etas) == 1:
+        return {etas[0]: cm.plasma(0.2)}
+    norm = colors.LogNorm(vmin=min(etas), vmax=max(etas)) if min(etas) > 0 else colors.Normalize(min(etas), max(etas))
+    return {e: cm.plasma(0.85 * norm(e)) for e in etas}
+
+
+def _roles(frame: pd.DataFrame) -> list[str]:
+    present = [r for r in frame[S.ROLE].dropna().unique()]
+    return [r for r in ROLE_ORDER if r in present] + sorted(r for r in present if r not in ROLE_ORDER)
+
+
+def alpha_vs_eta_figure(curve: pd.DataFrame) -> Figure:
+    """alpha (median over layers and per role) vs eta/b; one row per model family, one colour per width;
+    solid: capped estimate, dashed: uncapped."""
+    series = ["median", "role_first", "role_hidden", "role_last"]
+    c = curve[curve["series"].isin(series)] if len(curve) else curve
+    title = "alpha vs eta/b (mean +- sd over seeds; solid capped at 2, dashed uncapped)"
+    if c.empty:
+        return empty_figure(title)
+    groups = sorted(c[GROUP_LABEL].unique())
+    fig, axes = _figure(len(groups), len(series))
+    for gi, group in enumerate(groups):
+        g = c[c[GROUP_LABEL] == group]
+        widths = sorted(g[S.WIDTH].unique())
+        palette = cm.viridis(np.linspace(0, 0.9, max(len(widths), 1)))
+        for si, name in enumerate(series):
+            ax = axes[gi, si]
+            for color, width in zip(palette, widths):
+                for raw in (False, True):
+                    line = g[(g["series"] == name) & (g[S.WIDTH] == width) & (g["raw"] == raw)].sort_values(S.ETA_B)
+                    if len(line):
+                        ax.errorbar(line[S.ETA_B], line["mean"], yerr=line["std"].fillna(0), marker="o", ms=3,
+                                    capsize=2, color=color, ls="--" if raw else "-", lw=0.8 if raw else 1.2,
+                                    label=None if raw else f"width {int(width)}")
+            _log_x(ax)
+            ax.set_title(f"{group}\n{name.replace('role_', 'layers: ')}", fontsize=9)
+            ax.set_xlabel("eta / b")
+            ax.set_ylabel("alpha")
+            ax.axhline(2.0, color="grey", lw=0.8, ls=":")
+        axes[gi, 0].legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def _width_panel(ax, part: pd.DataFrame, palette: dict, ylabel: str, title: str, legend: bool) -> None:
+    for eta, line in part.groupby(S.ETA_B):
+        line = line.sort_values(S.WIDTH)
+        color = palette[float(eta)]
+        ax.errorbar(line[S.WIDTH], line["mean"], yerr=line["std"].fillna(0), marker="o", ms=3, capsize=2,
+                    color=color, label=f"eta/b {eta:g} (alpha {line['alpha'].mean():.2f})")
+        if "ref_median" in line.columns and line["ref_median"].notna().any():
+            ax.plot(line[S.WIDTH], line["ref_median"], ls="--", lw=1, color=color)
+            ax.fill_between(line[S.WIDTH], line["ref_q05"], line["ref_q95"], color=color, alpha=0.12, lw=0)
+    _log_x(ax, 2)
+    ax.set_xlabel("width")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    if legend:
+        ax.legend(fontsize=6)
+
+
+def width_figure(errors: pd.DataFrame, prunable: pd.DataFrame, eps: float, title: str) -> Figure:
+    """One model family and method vs width, one curve per eta/b: rows = relative error at each kept
+    fraction kappa, then the prunable fraction at eps; columns = layer roles. Where the frames carry
+    ref_* columns (magnitude), the i.i.d. SaS reference is drawn dashed with its 5-95% band."""
+    if errors.empty and prunable.empty:
+        return empty_figure(title)
+    kappas = sorted(errors[KAPPA].unique()) if len(errors) else []
+    roles = _roles(pd.concat([errors[[S.ROLE]], prunable[[S.ROLE]]]))
+    fig, axes = _figure(len(kappas) + 1, max(len(roles), 1))
+    palette = _eta_colors(pd.concat([errors[S.ETA_B], prunable[S.ETA_B]]))
+    for ri, role in enumerate(roles):
+        for ki, kappa in enumerate(kappas):
+            part = errors[(errors[S.ROLE] == role) & np.isclose(errors[KAPPA], kappa)]
+            _width_panel(axes[ki, ri], part, palette, "relative error",
+                         f"layers: {role}, kept fraction {kappa:g}", ki == 0 and ri == 0)
+        _width_panel(axes[len(kappas), ri], prunable[prunable[S.ROLE] == role], palette,
+                     f"prunable at eps {eps:g}", f"layers: {role}, prunable fraction", not kappas and ri == 0)
+    fig.suptitle(title + "\n(solid: measured mean +- sd over seeds; dashed/shaded: i.i.d. SaS reference median, 5-95%)",
+                 fontsize=10)
+    return fig
+
+
+def _alpha_colorbar(fig: Figure, axes) -> None:
+    mappable = cm.ScalarMappable(norm=ALPHA_NORM, cmap="viridis")
+    fig.colorbar(mappable, ax=list(np.ravel(axes)), label="alpha (median over layers)", shrink=0.9)
+
+
+def accuracy_figure(acc: pd.DataFrame, title: str = "pruned test accuracy vs removed fraction") -> Figure:
+    """Pruned test accuracy vs ratio, one panel per method, one line per trial coloured by its alpha."""
+    if acc.empty:
+        return empty_figure(title)
+    methods = sorted(acc[S.METHOD].unique())
+    fig, axes = _figure(1, len(methods))
+    for mi, method in enumerate(methods):
+        ax = axes[0, mi]
+        for _, line in acc[acc[S.METHOD] == method].groupby(S.RUN):
+            line = line.sort_values(S.RATIO)
+            a = line[S.ALPHA].iloc[0]
+            ax.plot(line[S.RATIO], line[S.PRUNED_ACC], marker=".", lw=1,
+                    color=cm.viridis(ALPHA_NORM(a)) if np.isfinite(a) else "grey")
+        ax.set_title(method, fontsize=9)
+        ax.set_xlabel("removed fraction (singular: of singular values)")
+        ax.set_ylabel("pruned test accuracy")
+    _alpha_colorbar(fig, axes)
+    fig.suptitle(title)
+    return fig
+
+
+def singular_figure(acc: pd.DataFrame) -> Figure:
+    """Singular-value pruning two ways: by fraction of singular values removed and by remaining-parameter
+    ratio k(m+n)/(mn), which exceeds 1 for a square layer below about half removed."""
+    title = "singular-value pruning: accuracy by fraction removed and by parameter ratio"
+    s = acc[acc[S.METHOD] == "singular"] if len(acc) else acc
+    if s.empty:
+        return empty_figure(title)
+    fig, axes = _figure(1, 2)
+    for ax, x, label in ((axes[0, 0], S.SV_REMOVED, "fraction of singular values removed"),
+                         (axes[0, 1], S.REMAINING, "remaining parameters / dense (k(m+n)/(mn))")):
+        for _, line in s.groupby(S.RUN):
+            line = line.sort_values(x)
+            a = line[S.ALPHA].iloc[0]
+            ax.plot(line[x], line[S.PRUNED_ACC], marker=".", lw=1,
+                    color=cm.viridis(ALPHA_NORM(a)) if np.isfinite(a) else "grey")
+        ax.set_xlabel(label)
+        ax.set_ylabel("pruned test accuracy")
+    axes[0, 1].axvline(1.0, color="grey", lw=0.8, ls=":")
+    _alpha_colorbar(fig, axes)
+    fig.suptitle(title)
+    return fig
+
+
+def layer_alpha_prunable_figure(points: pd.DataFrame, eps: float) -> Figure:
+    """Per layer: alpha vs prunable fraction at eps (the paper's reference figure), one panel per method."""
+    title = f"per layer: alpha vs prunable fraction at eps = {eps:g}"
+    if points.empty:
+        return empty_figure(title)
+    methods = sorted(points[S.METHOD].unique())
+    fig, axes = _figure(1, len(methods))
+    for mi, method in enumerate(methods):
+        ax = axes[0, mi]
+        part = points[points[S.METHOD] == method]
+        for role in _roles(part):
+            r = part[part[S.ROLE] == role]
+            ax.scatter(r[S.ALPHA], r[S.PRUNABLE], s=14, alpha=0.8, color=ROLE_COLORS.get(role, "grey"), label=role)
+        ax.set_title(method, fontsize=9)
+        ax.set_xlabel("alpha")
+        ax.set_ylabel(f"prunable fraction at eps {eps:g}")
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def gap_figure(gap: pd.DataFrame) -> Figure:
+    """Generalization error (train acc - test acc) vs alpha and vs mean prunable fraction, per trial."""
+    title = "generalization error vs alpha and vs compressibility"
+    g = gap[np.isfinite(gap[GEN_ERROR])] if len(gap) else gap
+    if g.empty:
+        return empty_figure(title)
+    fig, axes = _figure(1, 2)
+    palette = _eta_colors(g[S.ETA_B])
+    for ax, x, label in ((axes[0, 0], S.ALPHA, "alpha (median over layers)"),
+                         (axes[0, 1], S.PRUNABLE, "mean prunable fraction over layers")):
+        ax.scatter(g[x], g[GEN_ERROR], s=18, c=[palette[float(e)] for e in g[S.ETA_B]])
+        ax.set_xlabel(label)
+        ax.set_ylabel("train acc - test acc")
+    fig.suptitle(title + " (colour: eta/b)")
+    return fig
+
+
+def slopes_figure(slopes: pd.DataFrame, title: str) -> Figure:
+    """Slope of error vs ln(width) per eta/b with its CI, one line per layer role."""
+    if slopes.empty or slopes["slope"].notna().sum() == 0:
+        return empty_figure(title, "no eta/b has two or more widths")
+    fig, axes = _figure(1, 1, 6, 3.5)
+    ax = axes[0, 0]
+    for role in _roles(slopes):
+        r = slopes[slopes[S.ROLE] == role].sort_values(S.ETA_B)
+        low = (r["slope"] - r["low"]).clip(lower=0).fillna(0)
+        high = (r["high"] - r["slope"]).clip(lower=0).fillna(0)
+        ax.errorbar(r[S.ETA_B], r["slope"], yerr=[low, high], marker="o", capsize=3,
+                    color=ROLE_COLORS.get(role, "grey"), label=role)
+    ax.axhline(0, color="grey", lw=0.8)
+    _log_x(ax)
+    ax.set_xlabel("eta / b")
+    ax.set_ylabel("d error / d ln(width)")
+    ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return fig
+
+
+def trajectory_figure(traj: pd.DataFrame) -> Figure:
+    """alpha of the current weights over iterations, one panel per layer, one line per trial."""
+    title = "alpha of the current weights during training"
+    if traj.empty:
+        return empty_figure(title)
+    layers = sorted(int(v) for v in traj[S.LAYER].dropna().unique())
+    fig, axes = _figure(1, max(len(layers), 1))
+    palette = _eta_colors(traj[S.ETA_B].dropna())
+    for li, layer in enumerate(layers):
+        ax = axes[0, li]
+        for _, line in traj[traj[S.LAYER] == layer].groupby(S.RUN):
+            line = line.sort_values(S.STEP)
+            eta = line[S.ETA_B].iloc[0]
+            ax.plot(line[S.STEP], line[S.VALUE], lw=0.8, color=palette.get(float(eta), "grey") if np.isfinite(eta) else "grey")
+        ax.set_title(f"layer {layer}", fontsize=9)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("alpha")
+    fig.suptitle(title + " (colour: eta/b)")
+    return fig
+
+
+def outcomes_figure(cells: pd.DataFrame) -> Figure:
+    """Grid cells (eta/b x width) per family: usable trials out of expected, diverged / missing marked."""
+    title = "trial outcomes over the grid"
+    if cells.empty:
+        return empty_figure(title, "no runs")
+    groups = sorted(cells[GROUP_LABEL].unique())
+    fig, axes = _figure(1, len(groups), 5, 3.5)
+    for gi, group in enumerate(groups):
+        ax = axes[0, gi]
+        g = cells[cells[GROUP_LABEL] == group]
+        etas, widths = sorted(g[S.ETA_B].dropna().unique()), sorted(g[S.WIDTH].dropna().unique())
+        usable = np.full((len(widths), len(etas)), np.nan)
+        for row in g.to_dict("records"):
+            if row[S.ETA_B] in etas and row[S.WIDTH] in widths:
+                i, j = widths.index(row[S.WIDTH]), etas.index(row[S.ETA_B])
+                total = sum(row[c] for c in ("converged", "capped", "diverged", "failed", S.INCOMPLETE, S.MISSING))
+                usable[i, j] = (row["converged"] + row["capped"]) / total if total else math.nan
+                text = f"{row['converged'] + row['capped']}/{total}"
+                for tag, short in (("diverged", "div"), ("failed", "fail"), (S.MISSING, "miss"), (S.INCOMPLETE, "inc")):
+                    if row[tag]:
+                        text += f"\n{row[tag]} {short}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7)
+        ax.imshow(usable, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto", origin="lower")
+        ax.set_xticks(range(len(etas)), [f"{e:g}" for e in etas], fontsize=7, rotation=45)
+        ax.set_yticks(range(len(widths)), [f"{int(w)}" for w in widths], fontsize=7)
+        ax.set_xlabel("eta / b")
+        ax.set_ylabel("width")
+        ax.set_title(group, fontsize=9)
+    fig.suptitle(title + " (usable / expected)")
+    return fig

@@ -1,0 +1,166 @@
+"""Split RunRecords into the long tables of a SweepData. Pure: no MLflow, no files.
+
+    trials    one row per trial: run identity, outcome, typed spec params, scalar final metrics
+              (eval/, gap/, alpha aggregates and roles, time/, iterations, any key outside the scheme),
+              metric columns named by their core.keys key
+    layers    trial x layer: parameter name, role, shape (JSON), number of entries (from the layers tag)
+    alphas    trial x weight set x layer x variant: alpha (capped), alpha_raw
+    prunable  trial x weight set x layer x method x center x eps: largest prunable fraction
+    errors    trial x weight set x layer x method x center x ratio (removed fraction): relative error
+    ratios    trial x weight set x method x ratio: pruned test acc/loss, remaining-parameter ratio,
+              fraction of singular values removed (singular only)
+    steps     trial x step-metric key x step: value (layer set for alpha/current/... keys)
+"""
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Iterable
+
+import pandas as pd
+
+from analysis import schema as S
+from analysis.data import REQUIRED_COLUMNS, SweepData
+from analysis.records import RunRecord
+from core import keys
+
+
+def is_step_key(key: str) -> bool:
+    """Keys logged with a history (step = iteration), per the scheme in core.keys."""
+    parsed = keys.parse_key(key)
+    return parsed is not None and (parsed.family == "step" or (parsed.family == "alpha" and parsed.wset == "current"))
+
+
+def _layer_rows(run: RunRecord) -> list[dict[str, Any]]:
+    text = run.tags.get(keys.TAG_LAYERS)
+    if not text:
+        return []
+    try:
+        layers = json.loads(text)
+    except json.JSONDecodeError:
+        return []  # a damaged tag loses the layer names and roles, not the metrics
+    rows = []
+    for item in layers:
+        shape = [int(s) for s in item.get("shape", [])]
+        rows.append({S.RUN: run.run_id, S.LAYER: int(item["index"]), S.LAYER_NAME: str(item.get("name", "")),
+                     S.ROLE: str(item.get("role", "")), S.SHAPE: json.dumps(shape),
+                     S.N_ENTRIES: math.prod(shape) if shape else 0})
+    return rows
+
+
+def _frame(rows: list[dict[str, Any]], table: str, extra: Iterable[str] = ()) -> pd.DataFrame:
+    columns = list(REQUIRED_COLUMNS[table]) + [c for c in extra if c not in REQUIRED_COLUMNS[table]]
+    return pd.DataFrame(rows, columns=columns)
+
+
+class _Splitter:
+    """Routes each final metric of one run to the table its parsed key belongs in."""
+
+    def __init__(self, run: RunRecord, layer_info: dict[int, dict[str, Any]]):
+        self.run, self.info = run, layer_info
+        self.scalars: dict[str, float] = {}
+        self.alphas: dict[tuple, dict[str, float]] = {}
+        self.prunable: list[dict[str, Any]] = []
+        self.errors: list[dict[str, Any]] = []
+        self.ratios: dict[tuple, dict[str, Any]] = {}
+        self.remaining: dict[tuple, float] = {}
+        self.sv_removed: dict[float, float] = {}
+
+    def _layer(self, index: int) -> dict[str, Any]:
+        info = self.info.get(index, {})
+        return {S.RUN: self.run.run_id, S.LAYER: index, S.ROLE: info.get(S.ROLE), S.N_ENTRIES: info.get(S.N_ENTRIES)}
+
+    def add(self, key: str, value: float) -> None:
+        p = keys.parse_key(key)
+        if p is None:
+            self.scalars[key] = value
+        elif p.family == "alpha" and p.layer is not None:
+            slot = self.alphas.setdefault((p.wset, p.layer, p.variant), {})
+            slot[S.ALPHA_RAW if p.raw else S.ALPHA] = value
+        elif p.family == "prunable" and p.layer is not None:
+            self.prunable.append({**self._layer(p.layer), S.WSET: p.wset, S.METHOD: p.method,
+                                  S.CENTER: p.center, S.EPS: p.eps, S.PRUNABLE: value})
+        elif p.family == "error" and p.layer is not None:
+            self.errors.append({**self._layer(p.layer), S.WSET: p.wset, S.METHOD: p.method,
+                                S.CENTER: p.center, S.RATIO: p.ratio, S.ERROR: value})
+        elif p.family == "pruned":
+            column = S.PRUNED_ACC if p.what == "acc" else S.PRUNED_LOSS
+            self.ratios.setdefault((p.wset, p.method, p.ratio), {})[column] = value
+        elif p.family == "remaining":
+            self.remaining[(p.method, p.ratio)] = value
+        elif p.family == "sv_removed":
+            self.sv_removed[p.ratio] = value
+        else:
+            self.scalars[key] = value
+
+    def alpha_rows(self) -> list[dict[str, Any]]:
+        return [{**self._layer(layer), S.WSET: wset, S.VARIANT: variant,
+                 S.ALPHA: v.get(S.ALPHA, math.nan), S.ALPHA_RAW: v.get(S.ALPHA_RAW, math.nan)}
+                for (wset, layer, variant), v in sorted(self.alphas.items())]
+
+    def ratio_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for (wset, method, ratio), v in sorted(self.ratios.items()):
+            rows.append({S.RUN: self.run.run_id, S.WSET: wset, S.METHOD: method, S.RATIO: ratio,
+                         S.PRUNED_ACC: v.get(S.PRUNED_ACC, math.nan), S.PRUNED_LOSS: v.get(S.PRUNED_LOSS, math.nan),
+                         S.REMAINING: self.remaining.get((method, ratio), math.nan),
+                         S.SV_REMOVED: self.sv_removed.get(ratio, math.nan) if method == "singular" else math.nan})
+        return rows
+
+
+def _trial_row(run: RunRecord, scalars: dict[str, float]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        S.RUN: run.run_id, S.RUN_NAME: run.run_name, S.SPEC_HASH: run.tags.get(keys.TAG_SPEC_HASH, ""),
+        S.OUTCOME: run.tags.get(keys.TAG_OUTCOME) or S.INCOMPLETE, S.VERSION: run.tags.get(keys.TAG_VERSION, ""),
+    }
+    row.update(run.params)
+    row.update(scalars)
+    return row
+
+
+def build_tables(name: str, runs: list[RunRecord], meta: dict[str, Any] | None = None) -> SweepData:
+    """All tables of one sweep from its runs (any order; rows come out sorted by run name)."""
+    runs = sorted(runs, key=lambda r: (r.run_name, r.run_id))
+    trials, layers, alphas, prunable, errors, ratios, steps = [], [], [], [], [], [], []
+    for run in runs:
+        layer_rows = _layer_rows(run)
+        layers += layer_rows
+        splitter = _Splitter(run, {row[S.LAYER]: row for row in layer_rows})
+        for key, value in sorted(run.metrics.items()):
+            if not is_step_key(key):
+                splitter.add(key, value)
+        trials.append(_trial_row(run, splitter.scalars))
+        alphas += splitter.alpha_rows()
+        prunable += splitter.prunable
+        errors += splitter.errors
+        ratios += splitter.ratio_rows()
+        for key, points in sorted(run.history.items()):
+            parsed = keys.parse_key(key)
+            layer = parsed.layer if parsed is not None else None
+            steps += [{S.RUN: run.run_id, S.KEY: key, S.STEP: int(s), S.VALUE: float(v), S.LAYER: layer}
+                      for s, v in points]
+    steps_frame = _frame(steps, "steps")
+    steps_frame[S.LAYER] = steps_frame[S.LAYER].astype("Int64")
+    return SweepData(
+        name=name, trials=_trials_frame(trials), layers=_frame(layers, "layers"),
+        alphas=_typed(_frame(alphas, "alphas")), prunable=_typed(_frame(prunable, "prunable")),
+        errors=_typed(_frame(errors, "errors")), ratios=_frame(ratios, "ratios"), steps=steps_frame,
+        meta=dict(meta or {}),
+    )
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    # Layers without a layers tag have no role / size: keep them, with a nullable size.
+    frame[S.N_ENTRIES] = frame[S.N_ENTRIES].astype("Int64")
+    frame[S.LAYER] = frame[S.LAYER].astype("int64")
+    return frame
+
+
+def _trials_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=list(REQUIRED_COLUMNS["trials"]))
+    fixed = list(REQUIRED_COLUMNS["trials"])
+    params = sorted(c for c in frame.columns if c not in fixed and "/" not in c and c != "iterations")
+    metrics = sorted(c for c in frame.columns if c not in fixed and c not in params)
+    return frame[fixed + params + metrics].reset_index(drop=True)

@@ -1,0 +1,166 @@
+"""A synthetic MLflow store whose every value follows a known formula, so tests know the answers.
+
+Family 'fcn depth 3 / mnist5k': eta/b in ETAS x width in WIDTHS x seed in SEEDS, with one cell missing
+(MISSING) and one diverged (DIVERGED); the lowest eta/b is 'capped'. Family 'vgg11 / cifar10': three
+trials (fewer than 5: every claim inconclusive). Metrics are logged exactly as the sweep writes them:
+core.keys builders, params = TrialSpec.flat() as strings, final metrics at step = iterations.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+from core import keys
+from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
+
+SWEEP = "known"
+ETAS = (1e-3, 4e-3, 8e-3, 1.2e-2)
+WIDTHS = (64, 256, 1024)
+SEEDS = (0, 1)
+MISSING = (1.2e-2, 1024, 1)
+DIVERGED = (1.2e-2, 64, 1)
+VGG_ETAS = (1e-3, 4e-3, 8e-3)
+RATIOS = (0.0, 0.5, 0.9)            # pruned accuracy grid
+CURVE_RATIOS = (0.8, 0.9)           # error curves: kept fractions 0.2 and 0.1
+ERROR_BASE = {0.9: 0.75, 0.8: 0.6}
+METHOD_ERROR_FACTOR = {"magnitude": 1.0, "singular": 0.8, "node": 0.6}
+ITERATIONS = 2000
+FINAL_OFFSET = 0.01                 # 'final' weights: alpha shifted, so tests see which set is used
+RAW_OFFSET = 0.003
+
+
+def alpha_of(role: str, etab: float) -> float:
+    return {"first": 2 - 20 * etab, "hidden": 2 - 5 * etab, "last": 2 - 40 * etab}[role]
+
+
+def prunable_of(alpha: float, method: str = "magnitude") -> float:
+    return {"magnitude": 0.2653 + 0.3 * (2 - alpha), "singular": 0.05 + 0.1 * (2 - alpha),
+            "node": 0.1 + 0.2 * (2 - alpha)}[method]
+
+
+def slope_of(alpha: float) -> float:
+    """d error / d ln(width) for a layer with this alpha (0 for Gaussian-like layers)."""
+    return -0.1 * (2 - alpha)
+
+
+def error_of(alpha: float, ratio: float, width: int, method: str = "magnitude") -> float:
+    return METHOD_ERROR_FACTOR[method] * (ERROR_BASE[ratio] + slope_of(alpha) * math.log(width / 64))
+
+
+def dense_acc(etab: float) -> float:
+    return 0.95 - 3 * etab
+
+
+def pruned_acc(alpha_median: float, etab: float, ratio: float) -> float:
+    return dense_acc(etab) * (1 - ratio ** 2 * (alpha_median - 1.5))
+
+
+def fcn_layers(width: int) -> list[dict]:
+    return [{"index": 0, "name": "net.0.weight", "role": "first", "shape": [width, 784]},
+            {"index": 1, "name": "net.2.weight", "role": "hidden", "shape": [width, width]},
+            {"index": 2, "name": "net.4.weight", "role": "last", "shape": [10, width]}]
+
+
+def vgg_layers(width: int) -> list[dict]:
+    return [{"index": 0, "name": "features.0.weight", "role": "first", "shape": [width, 3, 3, 3]},
+            {"index": 1, "name": "features.3.weight", "role": "hidden", "shape": [2 * width, width, 3, 3]},
+            {"index": 2, "name": "classifier.weight", "role": "last", "shape": [10, 512]}]
+
+
+def spec_for(arch: str, etab: float, width: int, seed: int) -> TrialSpec:
+    model = ModelSpec(arch="fcn", depth=3, width=width) if arch == "fcn" else ModelSpec(arch="vgg11", width=width)
+    data = DataSpec(dataset="mnist5k" if arch == "fcn" else "cifar10")
+    return TrialSpec(eta_over_b=etab, batch_size=50, seed=seed, data=data, model=model,
+                     train=TrainSpec(max_iters=40000, post_converge_iters=2000),
+                     compress=CompressSpec(ratios=RATIOS, curve_ratios=CURVE_RATIOS, eps=(0.1,)))
+
+
+def final_metrics(etab: float, layers: list[dict], width: int) -> dict[str, float]:
+    m: dict[str, float] = {"iterations": float(ITERATIONS), keys.time_key("train"): 1.0}
+    for wset, shift in (("avg", 0.0), ("final", FINAL_OFFSET)):
+        alphas = {l["index"]: alpha_of(l["role"], etab) + shift for l in layers}
+        for variant, voff in (("multi", 0.0), ("hill", 0.1)):
+            vals = {i: a + voff for i, a in alphas.items()}
+            for i, a in vals.items():
+                m[keys.alpha_key(wset, variant, keys.layer(i))] = a
+                m[keys.alpha_key(wset, variant, keys.layer(i), raw=True)] = a + RAW_OFFSET
+            ordered = sorted(vals.values())
+            aggs = {"median": ordered[len(ordered) // 2], "mean": sum(ordered) / len(ordered), "min": ordered[0]}
+            for agg, v in aggs.items():
+                m[keys.alpha_key(wset, variant, agg)] = v
+                m[keys.alpha_key(wset, variant, agg, raw=True)] = v + RAW_OFFSET
+            for l in layers:
+                m[keys.alpha_key(wset, variant, f"role_{l['role']}")] = vals[l["index"]]
+        for l in layers:
+            a = alphas[l["index"]]
+            for method in ("magnitude", "singular", "node"):
+                m[keys.prunable_key(wset, method, "median", 0.1, l["index"])] = prunable_of(a, method)
+                for r in CURVE_RATIOS:
+                    m[keys.error_key(wset, method, "median", r, l["index"])] = error_of(a, r, width, method)
+        a_med = sorted(alphas.values())[1]
+        for method in ("magnitude", "singular", "node"):
+            for r in RATIOS:
+                m[keys.pruned_key("acc", wset, method, r)] = pruned_acc(a_med, etab, r)
+                m[keys.pruned_key("loss", wset, method, r)] = 0.2 + r
+        test_acc, test_loss = dense_acc(etab), 0.2 + 10 * etab
+        m[keys.eval_key(wset, "train", "acc")], m[keys.eval_key(wset, "test", "acc")] = 1.0, test_acc
+        m[keys.eval_key(wset, "train", "loss")], m[keys.eval_key(wset, "test", "loss")] = 1e-4, test_loss
+        m[keys.gap_key(wset, "acc")], m[keys.gap_key(wset, "loss")] = test_acc - 1.0, test_loss - 1e-4
+    for r in RATIOS:
+        m[keys.remaining_key("magnitude", r)] = 1 - r
+        m[keys.remaining_key("singular", r)] = 2 * (1 - r)
+        m[keys.remaining_key("node", r)] = 1 - r
+        m[keys.sv_removed_key(r)] = r
+    return m
+
+
+def step_metrics(etab: float, layers: list[dict]) -> list[tuple[str, float, int]]:
+    out = [("train/loss", 1.0 / s, s) for s in (200, 400, 2000)]
+    out += [("test/acc", dense_acc(etab) - 0.1 / s, s) for s in (1000, 2000)]
+    out += [(keys.CURRENT_ALPHA_PREFIX + keys.layer(l["index"]), alpha_of(l["role"], etab) + 100 / s, s)
+            for l in layers for s in (1000, 2000)]
+    return out
+
+
+def trials() -> list[dict]:
+    """Every run of the store: arch, eta/b, width, seed, outcome."""
+    out = []
+    for etab in ETAS:
+        for width in WIDTHS:
+            for seed in SEEDS:
+                cell = (etab, width, seed)
+                if cell == MISSING:
+                    continue
+                outcome = "diverged" if cell == DIVERGED else ("capped" if etab == ETAS[0] else "converged")
+                out.append({"arch": "fcn", "etab": etab, "width": width, "seed": seed, "outcome": outcome})
+    out += [{"arch": "vgg11", "etab": e, "width": 64, "seed": 0, "outcome": "converged"} for e in VGG_ETAS]
+    return out
+
+
+def log_store(tracking_uri: str, sweep: str = SWEEP, runs: list[dict] | None = None) -> str:
+    """Create the experiment and log every run with a few batched calls each; returns the experiment id."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+
+    client = MlflowClient(tracking_uri)
+    exp = client.create_experiment(sweep, tags={keys.TAG_SWEEP: sweep})
+    for t in trials() if runs is None else runs:
+        spec = spec_for(t["arch"], t["etab"], t["width"], t["seed"])
+        layers = fcn_layers(t["width"]) if t["arch"] == "fcn" else vgg_layers(t["width"])
+        name = f"etab{t['etab']:g}-w{t['width']}-s{t['seed']}-{t['arch']}"
+        run = client.create_run(exp, run_name=name)
+        if t["outcome"] == "diverged":
+            metrics = [Metric("iterations", 27.0, 0, 27), Metric(keys.eval_key("final", "train", "loss"), math.nan, 0, 27),
+                       Metric("train/loss", 2.3, 0, 0), Metric("train/loss", math.inf, 0, 27)]
+        else:
+            metrics = [Metric(k, v, 0, ITERATIONS) for k, v in final_metrics(t["etab"], layers, t["width"]).items()]
+            metrics += [Metric(k, v, 0, s) for k, v, s in step_metrics(t["etab"], layers)]
+        tags = [RunTag(keys.TAG_SPEC_HASH, spec.spec_hash()), RunTag(keys.TAG_SWEEP, sweep),
+                RunTag(keys.TAG_OUTCOME, t["outcome"]), RunTag(keys.TAG_VERSION, "0.1.0"),
+                RunTag(keys.TAG_LAYERS, json.dumps(layers))]
+        params = [Param(k, str(v)) for k, v in spec.flat().items()]
+        client.log_batch(run.info.run_id, params=params, tags=tags)
+        for start in range(0, len(metrics), 1000):
+            client.log_batch(run.info.run_id, metrics=metrics[start:start + 1000])
+        client.set_terminated(run.info.run_id)
+    return exp
