@@ -116,6 +116,13 @@ def _as_samples(x: Any) -> torch.Tensor:
 
 def _median(t: torch.Tensor) -> torch.Tensor:
     """Per-column median, averaging the two middle values for an even count (as np.median)."""
+    if t.device.type == "cpu":  # numpy selects both middle values in one partition: faster on CPU
+        return torch.from_numpy(np.asarray(np.median(t.numpy(), axis=0), dtype=t.numpy().dtype))
+    return _median_torch(t)
+
+
+def _median_torch(t: torch.Tensor) -> torch.Tensor:
+    """``_median`` on the tensor's own device (GPU tensors stay there)."""
     n = t.shape[0]
     lo = t.median(dim=0).values  # torch returns the lower of the two middle values
     if n % 2:

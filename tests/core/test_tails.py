@@ -8,7 +8,7 @@ import pytest
 import torch
 from scipy.stats import levy_stable
 
-from core.tails import METHODS, TailEstimate, block_sizes, estimate_alpha, layer_samples
+from core.tails import METHODS, TailEstimate, _median_torch, block_sizes, estimate_alpha, layer_samples
 
 N = 100_000
 STABLE_ALPHAS = (1.2, 1.5, 1.8, 1.95)
@@ -215,6 +215,16 @@ def test_median_centring_is_np_median():
     b = estimate_alpha(x - np.median(x, axis=0), center=None, cap=None)
     assert a.per_permutation == pytest.approx(b.per_permutation, rel=1e-9)
     assert estimate_alpha(x, center=None, cap=None).alpha_raw != pytest.approx(a.alpha_raw, abs=0.05)
+
+
+@pytest.mark.parametrize("column", [
+    [3.0, 1.0, 2.0, 5.0, 4.0], [3.0, 1.0, 2.0, 4.0], [1.0, 1.0, 1.0, 2.0], [2.0, 1.0, 2.0, 2.0],
+    [0.5, -1.0, 7.0, 7.0, -3.0, 0.0],
+])
+def test_device_median_matches_np_median(column):
+    # The path GPU tensors take (CPU tensors use np.median), checked here on the CPU.
+    x = np.array([column, column[::-1]], dtype=np.float64).T
+    assert _median_torch(torch.from_numpy(x)).numpy().tolist() == np.median(x, axis=0).tolist()
 
 
 def test_same_seed_same_result_other_seed_other_permutations(gaussian):
