@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import torch
 
-from core import keys
-
+# safetensors metadata key holding the JSON list of tensor names in model order (see order_metadata).
+ORDER_KEY = "tailsweep.order"
 # The torch.save zip format; anything else is tried as safetensors first (its header is a JSON length).
 _ZIP_MAGIC = b"PK\x03\x04"
 
@@ -46,15 +46,22 @@ def _natural_key(name: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
+def order_metadata(names: Iterable[str]) -> dict[str, str]:
+    """safetensors metadata recording the state dict's order, for writers:
+    ``save_file(tensors, path, metadata=order_metadata(tensors))``."""
+    return {ORDER_KEY: json.dumps(list(names))}
+
+
 def _safetensors_order(names: list[str], metadata: Mapping[str, str] | None) -> list[str]:
-    """safetensors stores tensors sorted by dtype and name, not in model order: recover the order from
-    the file's ``tailsweep.layers`` metadata when present (names listed there first, in that order),
-    else by names with numbers compared numerically (right for nn.Sequential models)."""
+    """safetensors stores tensors sorted by dtype and name, not in model order: take the order from the
+    file's ``ORDER_KEY`` metadata when present (names listed there first, in that order), else sort
+    names with numbers compared numerically (right for nn.Sequential models, not for e.g.
+    'classifier' vs 'features')."""
     listed: list[str] = []
-    if metadata and keys.TAG_LAYERS in metadata:
+    if metadata and ORDER_KEY in metadata:
         try:
-            listed = [entry["name"] for entry in json.loads(metadata[keys.TAG_LAYERS])]
-        except (ValueError, TypeError, KeyError):
+            listed = [str(name) for name in json.loads(metadata[ORDER_KEY])]
+        except (ValueError, TypeError):
             listed = []
     present = set(names)
     head = [n for n in dict.fromkeys(listed) if n in present]

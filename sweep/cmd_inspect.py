@@ -20,11 +20,14 @@ Columns:
                 rows of a Linear weight, columns of the last layer, kernels of a conv; capped at 2,
                 the uncapped value in parentheses. alpha < 2: heavy-tailed; ~2: Gaussian-like.
   alpha uni     the same estimator on all entries as one univariate sample (capped, raw).
-  hill          Hill estimator on the entries (uncapped; median over k in 2..1000).
+  hill          Hill estimator on the median-centred entries (uncapped; median over k in 2..1000).
   magn sv node  largest fraction of entries / singular values / units that can be pruned with
                 relative l2 error <= eps (median-centred weights; default eps {DEFAULT_EPS}).
 Heavier tails (lower alpha) go with larger prunable fractions (Barsbey et al., NeurIPS 2021).
 Other tensors (biases, buffers) are listed as skipped. --json prints the same as JSON (inf as "inf").
+Order: a state_dict keeps the model's order. safetensors does not: unless the file carries tailsweep's
+order metadata (core.weights_io.order_metadata), names are sorted with numbers compared as numbers,
+which is right for nn.Sequential models (net.0, net.2, ..., net.10) but may misplace other names.
 """
 
 

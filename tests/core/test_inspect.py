@@ -15,11 +15,10 @@ from safetensors.torch import save_file
 from scipy.stats import levy_stable
 from torch import nn
 
-from core import keys
 from core.compress import method_view, prunable_fraction
 from core.inspect import VARIANTS, inspect_weights
 from core.tails import estimate_alpha, layer_samples
-from core.weights_io import WeightsFileError, load_weights
+from core.weights_io import WeightsFileError, load_weights, order_metadata
 from sweep.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -103,13 +102,16 @@ def test_safetensors_order_numbers_compare_numerically(tmp_path):
     assert list(load_weights(tmp_path / "m.safetensors")) == list(sd)
 
 
-def test_safetensors_order_from_tailsweep_layers_metadata(tmp_path):
-    sd = {"features.0.weight": torch.ones(3, 3), "classifier.weight": torch.ones(2, 3),
-          "features.3.weight": torch.ones(3, 3)}
-    layers = [{"index": i, "name": n} for i, n in enumerate(["features.0.weight", "features.3.weight",
-                                                             "classifier.weight"])]
-    save_file(sd, str(tmp_path / "vgg.safetensors"), metadata={keys.TAG_LAYERS: json.dumps(layers)})
-    assert list(load_weights(tmp_path / "vgg.safetensors")) == [d["name"] for d in layers]
+def test_safetensors_order_from_order_metadata(tmp_path):
+    # VGG-style names, where sorting would put the classifier (the last layer) first.
+    sd = {"features.0.weight": torch.ones(3, 3), "features.3.weight": torch.ones(3, 3),
+          "classifier.weight": torch.ones(2, 3)}
+    save_file(sd, str(tmp_path / "plain.safetensors"))
+    assert list(load_weights(tmp_path / "plain.safetensors"))[0] == "classifier.weight"
+    save_file(sd, str(tmp_path / "vgg.safetensors"), metadata=order_metadata(sd))
+    assert list(load_weights(tmp_path / "vgg.safetensors")) == list(sd)
+    report = inspect_weights(load_weights(tmp_path / "vgg.safetensors"))
+    assert [x.role for x in report.layers] == ["first", "hidden", "last"]
 
 
 @pytest.mark.parametrize("kind, message", [
