@@ -1,0 +1,168 @@
+"""Sweep files -> validated grids of TrialSpecs; run names; the shipped configs; dry run; locations."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.spec import TrialSpec
+from sweep.cli import main
+from sweep.cmd_run import resolve_locations
+from sweep.config import load_sweep, parse_sweep
+from sweep.errors import UserError
+from sweep.naming import fmt_number, run_name
+from tests.conftest import tiny_sweep_text
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def parse(text: str, base: Path = Path("/base")) -> "SweepSpec":  # noqa: F821
+    return parse_sweep(text, "s.yaml", base)
+
+
+def test_grid_is_the_cartesian_product_in_axis_order():
+    sweep = parse(tiny_sweep_text(etas=(1.0e-3, 4.0e-3, 8.0e-3), widths=(16, 32)))
+    assert [dict(t.coords)["eta_over_b"] for t in sweep.trials] == [1e-3, 1e-3, 4e-3, 4e-3, 8e-3, 8e-3]
+    assert [t.spec.model.width for t in sweep.trials] == [16, 32] * 3
+    assert sweep.varying == ("eta_over_b", "width")
+    for t in sweep.trials:   # fixed sections reach every spec; eta is derived by the spec only
+        assert t.spec.train.max_iters == 200 and t.spec.data.dataset == "synthetic"
+        assert t.spec.eta == pytest.approx(t.spec.eta_over_b * t.spec.batch_size)
+        assert t.spec_hash == t.spec.spec_hash()
+
+
+def test_trial_level_axes_and_list_valued_axes():
+    text = tiny_sweep_text().replace("batch_size: [10]", "batch_size: [10, 20]").replace(
+        "methods: [magnitude, singular, node], ", "").replace(
+        "  seed: [0]\n", "  seed: [0]\n  methods: [[magnitude], [magnitude, node]]\n")
+    sweep = parse(text)
+    assert len(sweep.trials) == 2 * 2 * 2 * 2
+    assert {t.spec.compress.methods for t in sweep.trials} == {("magnitude",), ("magnitude", "node")}
+    assert sorted({round(t.spec.eta, 12) for t in sweep.trials}) == [0.01, 0.02, 0.04, 0.08]   # eta = eta/b * b
+
+
+def test_yaml_exponent_without_dot_is_a_number():
+    # YAML 1.1 reads 1e-3 as text; a sweep file means a number.
+    sweep = parse(tiny_sweep_text().replace("[0.001, 0.004]", "[1e-3, 4E-3]"))
+    assert [t.spec.eta_over_b for t in sweep.trials[::2]] == [1e-3, 4e-3]
+
+
+def test_a_larger_grid_keeps_every_existing_trial_identity():
+    small = parse(tiny_sweep_text(etas=(1.0e-3,), widths=(16,)))
+    big = parse(tiny_sweep_text(etas=(1.0e-3, 2.0e-3), widths=(16, 64)))
+    assert {t.spec_hash for t in small.trials} < {t.spec_hash for t in big.trials}
+    # names change (more axes vary) but hashes, the identity, do not
+
+
+def test_hashes_match_specs_built_directly():
+    sweep = parse(tiny_sweep_text(etas=(1.0e-3,), widths=(16,)))
+    direct = TrialSpec.from_dict({"eta_over_b": 0.001, "batch_size": 10, "seed": 0, **{
+        k: v for k, v in sweep.document.items() if k in ("data", "model", "train", "compress")}})
+    direct = TrialSpec(eta_over_b=direct.eta_over_b, batch_size=10, seed=0, data=direct.data,
+                       model=type(direct.model)(arch="fcn", depth=3, width=16), train=direct.train,
+                       compress=direct.compress)
+    assert sweep.trials[0].spec == direct and sweep.trials[0].spec_hash == direct.spec_hash()
+
+
+@pytest.mark.parametrize("value, text", [(1e-3, "1e-3"), (1.2e-2, "1.2e-2"), (4e-3, "4e-3"), (0.5, "0.5"),
+                                         (50, "50"), (0.0, "0"), (2.5e5, "2.5e5"), (0.1, "0.1")])
+def test_fmt_number(value, text):
+    assert fmt_number(value) == text
+
+
+def test_run_names_put_varying_axes_first_and_are_unique():
+    sweep = parse(tiny_sweep_text(etas=(1.0e-3,), widths=(16, 32)))
+    assert [t.name for t in sweep.trials] == ["w16-etab1e-3-s0-fcn3-synthetic", "w32-etab1e-3-s0-fcn3-synthetic"]
+    spec = sweep.trials[0].spec
+    assert run_name(spec) == "etab1e-3-w16-s0-fcn3-synthetic"
+    assert run_name(spec, ("batch_size", "depth", "post_converge_iters")).startswith("b10-fcn3-post_converge_iters50-")
+
+
+def test_names_that_would_collide_get_a_hash_suffix():
+    sweep = parse(tiny_sweep_text(etas=(0.1234567890123, 0.1234567890124), widths=(16,)))
+    names = [t.name for t in sweep.trials]
+    assert len(set(names)) == 2
+    assert all(n.endswith(t.spec_hash[:6]) for n, t in zip(names, sweep.trials))
+
+
+def test_relative_paths_are_relative_to_the_sweep_file(tmp_path):
+    (tmp_path / "data").mkdir()
+    text = tiny_sweep_text().replace("dataset: synthetic", "dataset: mnist, root: data") + "storage: runs\n"
+    sweep = parse(text, base=tmp_path)
+    assert {t.spec.data.root for t in sweep.trials} == {str(tmp_path / "data")}
+    assert sweep.storage == str(tmp_path / "runs")
+    again = parse(sweep.to_yaml(), base=Path("/elsewhere"))   # the saved copy means the same trials
+    assert [t.spec_hash for t in again.trials] == [t.spec_hash for t in sweep.trials]
+
+
+def test_locations_flag_beats_file_beats_default(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    plain = parse(tiny_sweep_text())
+    filed = parse(tiny_sweep_text() + "storage: /from/file\ntracking: {uri: 'http://127.0.0.1:5000'}\n")
+    default = resolve_locations(None, None, plain)
+    assert default.layout.root == tmp_path / "tailsweep" and not default.storage_given
+    assert default.tracking.uri == f"sqlite:///{tmp_path / 'tailsweep' / 'mlflow.db'}"
+    from_file = resolve_locations(None, None, filed)
+    assert from_file.layout.root == Path("/from/file") and from_file.storage_given
+    assert from_file.tracking.uri == "http://127.0.0.1:5000"
+    flags = resolve_locations(str(tmp_path / "flag"), "sqlite:////tmp/x.db", filed)
+    assert flags.layout.root == tmp_path / "flag" and flags.tracking.uri == "sqlite:////tmp/x.db"
+
+
+@pytest.mark.parametrize("name, trials, varying", [
+    ("quick", 12, ("eta_over_b", "width")),
+    ("paper-mnist-fcn", 120, ("eta_over_b", "batch_size", "depth", "seed")),
+    ("paper-cifar10", 48, ("eta_over_b", "batch_size", "seed")),
+    ("width-scan", 54, ("eta_over_b", "width", "seed")),
+])
+def test_shipped_configs(name, trials, varying):
+    sweep = load_sweep(CONFIGS / f"{name}.yaml")
+    assert sweep.name == name and len(sweep.trials) == trials and sweep.varying == varying
+    assert len({t.spec_hash for t in sweep.trials}) == len({t.name for t in sweep.trials}) == trials
+
+
+def test_quick_demo_spans_the_measured_heavy_tail_range():
+    sweep = load_sweep(CONFIGS / "quick.yaml")
+    axes = dict(sweep.axes)
+    assert axes["eta_over_b"] == (1e-3, 4e-3, 8e-3, 1.2e-2) and axes["width"] == (64, 128, 256)
+    spec = sweep.trials[0].spec
+    assert (spec.data.dataset, spec.model.arch, spec.model.depth, spec.batch_size) == ("mnist5k", "fcn", 3, 50)
+    assert spec.train.max_iters < TrialSpec(eta_over_b=1.0).train.max_iters   # shortened, said in the file
+    assert (sweep.resources.cpus_per_trial, sweep.resources.max_concurrent) == (1, 2)
+
+
+def test_gpu_configs_ask_for_packed_gpus():
+    for name in ("paper-mnist-fcn", "paper-cifar10", "width-scan"):
+        assert 0 < load_sweep(CONFIGS / f"{name}.yaml").resources.gpus_per_trial < 1
+
+
+def test_dry_run_prints_every_trial_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(tiny_sweep_text(etas=(1.0e-3, 2.0e-3), widths=(16, 32)))
+    assert main(["run", "s.yaml", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    sweep = load_sweep(tmp_path / "s.yaml")
+    for t in sweep.trials:
+        assert any(t.spec_hash in line and t.name in line for line in out.splitlines())
+    assert "4 trials = 2 eta_over_b x 1 batch_size x 2 width x 1 seed" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.yaml"]
+
+
+def test_every_axis_name_is_a_spec_field():
+    from sweep.config import AXIS_ADAPTERS, FIELD_SECTION, TRIAL_AXES
+    assert set(AXIS_ADAPTERS) == set(TRIAL_AXES) | set(FIELD_SECTION)
+
+
+@pytest.mark.parametrize("axis, value, expected", [
+    ("batch_size", "7", 7), ("seed", "3", 3), ("width", "9", 9), ("depth", "5", 5), ("max_iters", "11", 11),
+    ("device", "cpu", "cpu"), ("ratios", "[0.25, 1]", (0.25, 1.0)), ("prune_last", "true", True),
+    ("loss_threshold", "1", 1.0), ("dataset", "mnist5k", "mnist5k"), ("n_train", "100", 100),
+])
+def test_any_spec_field_can_be_an_axis(axis, value, expected):
+    sweep = parse(f"name: m\ngrid:\n  eta_over_b: [0.01]\n  {axis}: [{value}, null]\n"
+                  if axis in ("n_train", "width", "depth") else f"name: m\ngrid:\n  eta_over_b: [0.01]\n  {axis}: [{value}]\n")
+    spec = sweep.trials[0].spec
+    section = next((getattr(spec, s) for s in ("data", "model", "train", "compress") if hasattr(getattr(spec, s), axis)),
+                   spec)
+    got = getattr(section, axis)
+    assert got == expected and type(got) is type(expected)
