@@ -11,13 +11,15 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
-import torch
 
 from core import keys
 from core.result import TrialResult
+
+if TYPE_CHECKING:   # torch is imported where weights are touched: the MLflow side never needs it
+    import torch
 
 SNAPSHOT_TAG = re.compile(r"^(init|converged|final|avg|it[0-9]+)$")
 PLOT_NAMES = ("alpha_trajectory.png", "pruning_curves.png", "tail_histogram.png")
@@ -57,7 +59,7 @@ def check_snapshot_tag(tag: str) -> str:
     return tag
 
 
-def save_weights(path: Path, weights: Mapping[str, torch.Tensor]) -> Path:
+def save_weights(path: Path, weights: Mapping[str, "torch.Tensor"]) -> Path:
     """Write a state dict as safetensors (no pickle), atomically."""
     from safetensors.torch import save_file
 
@@ -66,7 +68,7 @@ def save_weights(path: Path, weights: Mapping[str, torch.Tensor]) -> Path:
     return atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
 
 
-def load_weights(path: Path) -> dict[str, torch.Tensor]:
+def load_weights(path: Path) -> dict[str, "torch.Tensor"]:
     from safetensors.torch import load_file
 
     return load_file(str(path))
@@ -216,7 +218,7 @@ def plot_pruning_curves(result: TrialResult, path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def plot_tail_histogram(result: TrialResult, weights: Mapping[str, torch.Tensor], path: Path) -> Path | None:
+def plot_tail_histogram(result: TrialResult, weights: Mapping[str, "torch.Tensor"], path: Path) -> Path | None:
     """Histogram of the heaviest-tailed layer's entries, and its log-log survival with the alpha slope."""
     wset = plot_weight_set(result.metrics)
     heavy = heaviest_layer(result.metrics, wset)
@@ -225,7 +227,7 @@ def plot_tail_histogram(result: TrialResult, weights: Mapping[str, torch.Tensor]
     name = result.layers[heavy.index]["name"]
     if name not in weights:
         return None
-    values = weights[name].detach().to("cpu", torch.float64).numpy().ravel()
+    values = weights[name].detach().cpu().double().numpy().ravel()
     fig = _figure(ncols=2, width=4.5)
     left, right = fig.subplots(1, 2)
     left.hist(values, bins=200, log=True, color="tab:blue")

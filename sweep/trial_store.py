@@ -19,15 +19,16 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
-
-import torch
 
 from core.result import TrialResult
 from core.spec import TrialSpec
 from sweep import artifacts
 from sweep.paths import Layout, TrialFiles
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger("tailsweep.trials")
 
@@ -106,17 +107,17 @@ class TrialStore:
     def load_spec(self, spec_hash: str) -> TrialSpec:
         return TrialSpec.from_json(self.files(spec_hash).spec.read_text(encoding="utf-8"))
 
-    def save_snapshot(self, spec_hash: str, tag: str, weights: Mapping[str, torch.Tensor]) -> Path:
+    def save_snapshot(self, spec_hash: str, tag: str, weights: Mapping[str, "torch.Tensor"]) -> Path:
         artifacts.check_snapshot_tag(tag)
         return artifacts.save_weights(self.files(spec_hash).weights / f"{tag}.safetensors", weights)
 
-    def snapshot_saver(self, spec_hash: str) -> Callable[[str, Mapping[str, torch.Tensor]], None]:
+    def snapshot_saver(self, spec_hash: str) -> Callable[[str, Mapping[str, "torch.Tensor"]], None]:
         """The ``fn(tag, weights)`` a ``core.callbacks.SnapshotCallback`` wants."""
-        def save(tag: str, weights: Mapping[str, torch.Tensor]) -> None:
+        def save(tag: str, weights: Mapping[str, "torch.Tensor"]) -> None:
             self.save_snapshot(spec_hash, tag, weights)
         return save
 
-    def load_snapshot(self, spec_hash: str, tag: str) -> dict[str, torch.Tensor]:
+    def load_snapshot(self, spec_hash: str, tag: str) -> dict[str, "torch.Tensor"]:
         artifacts.check_snapshot_tag(tag)
         return artifacts.load_weights(self.files(spec_hash).weights / f"{tag}.safetensors")
 
