@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from core.spec import TrialSpec
+from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
 from sweep.cli import main
 from sweep.cmd_run import resolve_locations
 from sweep.config import load_sweep, parse_sweep
@@ -56,11 +56,10 @@ def test_a_larger_grid_keeps_every_existing_trial_identity():
 
 def test_hashes_match_specs_built_directly():
     sweep = parse(tiny_sweep_text(etas=(1.0e-3,), widths=(16,)))
-    direct = TrialSpec.from_dict({"eta_over_b": 0.001, "batch_size": 10, "seed": 0, **{
-        k: v for k, v in sweep.document.items() if k in ("data", "model", "train", "compress")}})
-    direct = TrialSpec(eta_over_b=direct.eta_over_b, batch_size=10, seed=0, data=direct.data,
-                       model=type(direct.model)(arch="fcn", depth=3, width=16), train=direct.train,
-                       compress=direct.compress)
+    doc = sweep.document
+    direct = TrialSpec(eta_over_b=1e-3, batch_size=10, seed=0, data=DataSpec.from_dict(doc["data"]),
+                       model=ModelSpec(arch="fcn", depth=3, width=16), train=TrainSpec.from_dict(doc["train"]),
+                       compress=CompressSpec.from_dict(doc["compress"]))
     assert sweep.trials[0].spec == direct and sweep.trials[0].spec_hash == direct.spec_hash()
 
 
