@@ -11,8 +11,12 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 
+from sweep import tracking
+from sweep.cmd_run import add_location_options, locate
 from sweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, UserError
-from sweep.paths import Layout, check_sweep_name, resolve_root
+from sweep.paths import Layout
+from sweep.tracking import TrackingConfig
+from sweep.trial_store import TrialStore
 
 
 @dataclass(frozen=True)
@@ -34,34 +38,9 @@ class SyncReport:
         return self.reachable and not self.errors
 
 
-def sweep_tracking_uri(layout: Layout, name: str) -> str | None:
-    """The tracking URI the sweep was launched with (its saved sweep file), if any."""
-    path = layout.sweep_file(name)
-    if not path.exists():
-        return None
-    from sweep.config import load_sweep
-
-    try:
-        return load_sweep(path).tracking_uri
-    except UserError:
-        # The saved file may name data roots that do not exist on this machine; its tracking URI is
-        # all sync needs, so read just that key.
-        import yaml
-
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        tracking = doc.get("tracking") if isinstance(doc, dict) else None
-        uri = tracking.get("uri") if isinstance(tracking, dict) else None
-        return uri if isinstance(uri, str) else None
-
-
-def sync_sweep(layout: Layout, name: str, uri: str | None = None) -> SyncReport:
-    """Upload every finished trial of sweep ``name`` that the store at ``uri`` lacks (None: the sweep
-    file's URI, else the default store under the root)."""
-    from sweep import tracking
-    from sweep.trial_store import TrialStore
-
+def sync_sweep(layout: Layout, name: str, config: TrackingConfig) -> SyncReport:
+    """Upload every finished trial of sweep ``name`` that the store of ``config`` lacks."""
     store = TrialStore(layout, name)
-    config = tracking.TrackingConfig.for_layout(layout, uri or sweep_tracking_uri(layout, name))
     hashes = store.hashes()
     done = [h for h in hashes if store.is_done(h)]
     base = dict(uri=config.display, finished=len(done), unfinished=len(hashes) - len(done))
@@ -92,19 +71,9 @@ def sync_sweep(layout: Layout, name: str, uri: str | None = None) -> SyncReport:
 
 
 def run(args: argparse.Namespace) -> int:
-    problem = check_sweep_name(args.name)
-    if problem:
-        raise UserError(f"NAME: {problem}")
-    layout = Layout(resolve_root(args.storage))
-    if not layout.trials_dir(args.name).is_dir():
-        raise UserError(f"NAME: no sweep {args.name!r} under {layout.root} (pass the --storage the sweep ran with)")
-    if args.tracking_uri is not None:
-        from sweep.tracking import check_tracking_uri
-
-        problem = check_tracking_uri(args.tracking_uri)
-        if problem:
-            raise UserError(f"--tracking-uri: {problem}")
-    report = sync_sweep(layout, args.name, args.tracking_uri)
+    # The same lookup as resume/status: flag > the sweep's saved file > default, for root and URI.
+    locations, _ = locate(args, args.name)
+    report = sync_sweep(locations.layout, args.name, locations.tracking)
     print(f"sync {args.name} -> {report.uri}" + (f" (experiment {report.experiment_id})" if report.experiment_id else ""))
     if not report.reachable:
         for line in report.errors:
@@ -127,8 +96,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Upload every finished trial of sweep NAME that the tracking store lacks, from its trial "
                     "directory (the source of truth). Safe to repeat: no duplicate runs, metric points or files.")
     parser.add_argument("name", metavar="NAME", help="the sweep name (its MLflow experiment)")
-    parser.add_argument("--tracking-uri", metavar="URI", default=None,
-                        help="MLflow tracking URI (default: the sweep file's, else sqlite under the storage root)")
-    parser.add_argument("--storage", metavar="DIR", default=None,
-                        help="storage root the sweep ran with (default: ./tailsweep)")
+    add_location_options(parser)
     parser.set_defaults(func=run)

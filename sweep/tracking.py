@@ -543,13 +543,16 @@ class TrialLogger:
         return RecordOutcome(written, stats is not None, self.run_id)
 
     def fail(self, error: BaseException | str) -> None:
-        """The trial raised: end its run FAILED (outcome tag 'failed'); a retry reopens the same run."""
+        """The trial raised: a FAILED marker in the trial directory (offline too), and the run ended
+        FAILED with outcome tag 'failed'; a retry reopens the same run."""
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        self.store.write_failure(self.spec_hash, text)
         self.flush()
         if not self.online:
             return
         client = self.tracker.client
         self.tracker.call(client.set_tag, self.run_id, keys.TAG_OUTCOME, "failed")
-        self.tracker.call(client.set_tag, self.run_id, TAG_ERROR, str(error)[:MAX_TAG_VALUE])
+        self.tracker.call(client.set_tag, self.run_id, TAG_ERROR, text[:MAX_TAG_VALUE])
         self.tracker.call(client.set_terminated, self.run_id, "FAILED")
 
 

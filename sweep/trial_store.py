@@ -8,6 +8,7 @@
         DONE                      written last: {"status", "iterations"}; its presence means finished
         mlflow_run_id             JSON {"run_name": ..., "runs": {tracking URI: run id}}
         SYNCED                    JSON {tracking URI: run id} of the stores holding every record
+        FAILED                    JSON {"error", "attempts"}: the last attempt raised (removed once DONE)
 
 Every file is written atomically (temporary sibling + rename), so a crash never leaves half a record,
 and DONE is written after everything else, so a crash before it looks unfinished, never finished.
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger("tailsweep.trials")
+# Not yet in sweep.paths.TrialFiles (the lead's contract file): the one place this name is spelled.
+FAILED_FILE = "FAILED"
 
 
 def store_key(uri: str) -> str:
@@ -135,7 +138,27 @@ class TrialStore:
                 if outcome.startswith("error"):
                     log.warning("trial %s: plot %s failed (%s); the record is kept", spec_hash, name, outcome)
         artifacts.atomic_write_text(files.done, json.dumps({"status": result.status, "iterations": result.iterations}))
+        (files.dir / FAILED_FILE).unlink(missing_ok=True)   # a retry succeeded: the trial is finished
         return True
+
+    def write_failure(self, spec_hash: str, error: str) -> int:
+        """Record that an attempt raised (an infrastructure fault or a bug; Ray retries it). Returns the
+        number of failed attempts so far. Never touches a finished trial."""
+        files = self.files(spec_hash)
+        if files.is_done():
+            return 0
+        path = files.dir / FAILED_FILE
+        attempts = (_read_json(path).get("attempts", 0) if path.exists() else 0) + 1
+        artifacts.atomic_write_text(path, json.dumps({"error": str(error), "attempts": attempts}, indent=1))
+        return attempts
+
+    def failure(self, spec_hash: str) -> str | None:
+        """The last failed attempt's error, for an unfinished trial; None otherwise."""
+        files = self.files(spec_hash)
+        path = files.dir / FAILED_FILE
+        if files.is_done() or not path.exists():
+            return None
+        return _read_json(path)["error"]
 
     def load_result(self, spec_hash: str) -> TrialResult:
         files = self.files(spec_hash)

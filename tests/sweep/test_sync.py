@@ -34,7 +34,19 @@ def offline_sweep(tmp_path: Path, mlflow_template: Path) -> Layout:
         store.save_snapshot(result.spec.spec_hash(), "avg", make_weights())
         assert logger.record(result).uploaded is False
     store.write_spec(make_spec(width=64))                       # started, never finished
+    write_sweep_file(layout)
     return layout
+
+
+def write_sweep_file(layout: Layout, uri: str | None = None) -> None:
+    """The sweep file as `tailsweep run` saves it: sync finds the sweep (and its tracking URI) by it."""
+    tracking_line = f"tracking: {{uri: '{uri}'}}\n" if uri else ""
+    layout.sweep_file(SWEEP).write_text(f"name: {SWEEP}\ngrid: {{eta_over_b: [0.001], width: {list(WIDTHS)}}}\n"
+                                        + tracking_line)
+
+
+def sync(layout: Layout, uri: str | None = None):
+    return sync_sweep(layout, SWEEP, TrackingConfig.for_layout(layout, uri))
 
 
 def snapshot(layout: Layout, uri: str | None = None) -> dict:
@@ -74,12 +86,12 @@ def test_sync_uploads_offline_trials_once(offline_sweep: Layout, capsys) -> None
 
 
 def test_sync_without_synced_markers_adds_no_duplicates(offline_sweep: Layout) -> None:
-    sync_sweep(offline_sweep, SWEEP)
+    sync(offline_sweep)
     first = snapshot(offline_sweep)
     store = TrialStore(offline_sweep, SWEEP)
     for spec_hash in store.done_hashes():
         store.files(spec_hash).synced.unlink()       # forces the full (key, step) comparison
-    report = sync_sweep(offline_sweep, SWEEP)
+    report = sync(offline_sweep)
     assert (report.uploaded, report.runs_created, report.points, report.artifacts) == (3, 0, 0, 0)
     assert snapshot(offline_sweep) == first
 
@@ -94,7 +106,7 @@ def test_sync_completes_a_partly_uploaded_run(offline_sweep: Layout) -> None:
         if step <= 300:
             logger.log_step(step, {key: value})
     store.write_result(result, plots=False)          # the trial finished while the store was away
-    report = sync_sweep(offline_sweep, SWEEP)
+    report = sync(offline_sweep)
     assert (report.uploaded, report.runs_created) == (4, 3)
     logged_live = sum(1 for s, _, _ in result.history if s <= 300)
     assert report.points == 4 * (len(result.history) + len(result.metrics)) - logged_live
@@ -104,27 +116,27 @@ def test_sync_completes_a_partly_uploaded_run(offline_sweep: Layout) -> None:
 
 
 def test_sync_recreates_a_run_deleted_from_the_store(offline_sweep: Layout) -> None:
-    sync_sweep(offline_sweep, SWEEP)
+    sync(offline_sweep)
     client = tracking.make_client(TrackingConfig.for_layout(offline_sweep))
     victim = next(iter(snapshot(offline_sweep)))
     client.delete_run(victim)
-    report = sync_sweep(offline_sweep, SWEEP)
+    report = sync(offline_sweep)
     assert (report.in_sync, report.uploaded, report.runs_created) == (2, 1, 1)
     assert len(snapshot(offline_sweep)) == 3
 
 
-def test_sync_to_another_store_and_the_sweep_files_uri(offline_sweep: Layout, tmp_path: Path, mlflow_template: Path) -> None:
-    sync_sweep(offline_sweep, SWEEP)                         # the default store is in sync ...
+def test_sync_to_another_store_and_the_sweep_files_uri(offline_sweep: Layout, tmp_path: Path, mlflow_template: Path,
+                                                       capsys) -> None:
+    sync(offline_sweep)                         # the default store is in sync ...
     other = tmp_path / "team.db"
     shutil.copy(mlflow_template, other)
     uri = f"sqlite:///{other}"
-    assert sync_sweep(offline_sweep, SWEEP, uri).runs_created == 3     # ... a second store is not
+    assert sync(offline_sweep, uri).runs_created == 3     # ... a second store is not
     third = tmp_path / "third.db"
     shutil.copy(mlflow_template, third)
-    sweep_file = offline_sweep.sweep_file(SWEEP)
-    sweep_file.write_text(f"name: {SWEEP}\ntracking: {{uri: 'sqlite:///{third}'}}\n")
-    report = sync_sweep(offline_sweep, SWEEP)                # no flag: the sweep file's URI
-    assert report.uri == f"sqlite:///{third}" and report.runs_created == 3
+    write_sweep_file(offline_sweep, f"sqlite:///{third}")
+    assert main(["sync", SWEEP, "--storage", str(offline_sweep.root)]) == 0   # no flag: the sweep file's URI
+    assert f"sync {SWEEP} -> sqlite:///{third}" in capsys.readouterr().out
     assert len(snapshot(offline_sweep, f"sqlite:///{third}")) == 3
 
 

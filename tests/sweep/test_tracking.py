@@ -177,6 +177,8 @@ def test_dedupe_finished_hashes_and_retry_reopens_the_same_run(layout: Layout) -
     first.fail(RuntimeError("worker lost"))
     failed = tracker.client.get_run(first.run_id)
     assert failed.info.status == "FAILED" and failed.data.tags[keys.TAG_OUTCOME] == "failed"
+    assert failed.data.tags[tracking.TAG_ERROR] == "RuntimeError: worker lost"
+    assert store.failure(retried.spec.spec_hash()) == "RuntimeError: worker lost"
     assert tracker.finished_hashes(SWEEP) == {done.spec.spec_hash()}
     # The retry runs in a fresh process: a new Tracker, same trial directory.
     second = Tracker(config).trial_logger(store, retried.spec, "run")
@@ -185,6 +187,7 @@ def test_dedupe_finished_hashes_and_retry_reopens_the_same_run(layout: Layout) -
     assert reopened.info.status == "RUNNING" and keys.TAG_OUTCOME not in reopened.data.tags
     assert tracking.TAG_ERROR not in reopened.data.tags
     second.record(retried)
+    assert store.failure(retried.spec.spec_hash()) is None and store.outcome(retried.spec.spec_hash()) == "converged"
     assert tracker.finished_hashes(SWEEP) == {done.spec.spec_hash(), retried.spec.spec_hash()}
     exp = tracker.client.get_experiment_by_name(SWEEP)
     assert len(tracking.list_runs(tracker.client, exp.experiment_id)) == 2
@@ -355,11 +358,11 @@ def test_server_outage_mid_trial_then_sync_matches_an_undisturbed_run(layout: La
     assert len([r for r in caplog.records if "unreachable" in r.getMessage()]) == 1
 
     server.start()
-    report = sync_sweep(layout, SWEEP, server.uri)
+    report = sync_sweep(layout, SWEEP, config)
     assert report.ok and (report.finished, report.in_sync, report.uploaded, report.runs_created) == (2, 1, 1, 0)
     client = tracking.make_client(config)
     compare_sweeps(client, SWEEP, "reference")
-    again = sync_sweep(layout, SWEEP, server.uri)
+    again = sync_sweep(layout, SWEEP, config)
     assert (again.in_sync, again.uploaded, again.points, again.artifacts) == (2, 0, 0, 0)
     compare_sweeps(client, SWEEP, "reference")
 

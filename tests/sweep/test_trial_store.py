@@ -159,6 +159,20 @@ def test_listing_finished_and_unfinished_trials(store: TrialStore) -> None:
     assert store.outcome(specs[0].spec_hash()) is None
 
 
+def test_failure_marker_counts_attempts_and_yields_to_done(store: TrialStore) -> None:
+    spec = make_spec()
+    h = spec.spec_hash()
+    store.write_spec(spec)
+    assert store.failure(h) is None
+    assert store.write_failure(h, "RuntimeError: worker lost") == 1
+    assert store.write_failure(h, "OSError: disk full") == 2
+    assert store.failure(h) == "OSError: disk full" and not store.is_done(h)
+    store.write_result(make_result(spec), plots=False)            # the third attempt succeeds
+    assert store.failure(h) is None and store.outcome(h) == "converged"
+    assert not (store.files(h).dir / "FAILED").exists()
+    assert store.write_failure(h, "late") == 0 and store.failure(h) is None
+
+
 def test_nan_metrics_round_trip(store: TrialStore) -> None:
     spec = make_spec()
     result = make_result(spec, status="diverged")
