@@ -443,6 +443,20 @@ class Tracker:
             return {h for h, run in runs_by_hash(self.client, exp_id).items() if is_finished(run)}
         return self.call(fetch, default=set()) or set()
 
+    def upload_finished(self, store: TrialStore, spec_hash: str, run_name: str | None = None) -> bool:
+        """For a trial already DONE in its directory (a rerun, a restored sweep): upload what the store
+        lacks, without reopening its run. True when the store holds every record."""
+        if not self.available():
+            return False
+        uri = self.config.uri
+        if store.synced_run(spec_hash, uri) is not None:
+            return True
+        exp_id = self.ensure_experiment(store.sweep)
+        if exp_id is None:
+            return False
+        stats = self.call(upload_trial, self.client, exp_id, store, spec_hash, uri, run_name=run_name)
+        return stats is not None
+
     def trial_logger(self, store: TrialStore, spec: TrialSpec, run_name: str | None = None,
                      flush_every_s: float = 10.0) -> "TrialLogger":
         return TrialLogger(self, store, spec, run_name, flush_every_s).start()
@@ -488,7 +502,7 @@ class TrialLogger:
         if exp_id is None:
             return
         run, created = get_or_create_run(client, exp_id, self.store, self.spec, self.run_name, self.tracker.config.uri)
-        if not created:
+        if not created and not self.store.is_done(self.spec_hash):
             # A retried or resumed trial continues its own run: reopen it, and learn which step points
             # it holds so the replayed iterations since the last checkpoint are not logged twice.
             if run.info.status != "RUNNING":

@@ -213,6 +213,24 @@ def test_resume_replays_steps_without_duplicate_points(layout: Layout) -> None:
     assert run.info.status == "FINISHED"
 
 
+def test_done_trial_is_uploaded_without_reopening_its_run(layout: Layout) -> None:
+    config = TrackingConfig.for_layout(layout)
+    store = TrialStore(layout, SWEEP)
+    result = make_result(make_spec())
+    h = result.spec.spec_hash()
+    offline = Tracker(TrackingConfig.for_layout(layout, f"http://127.0.0.1:{free_port()}"))
+    assert offline.upload_finished(store, h) is False
+    run_trial_into(offline, store, result).record(result)            # finished while the store was away
+    tracker = Tracker(config)
+    assert tracker.upload_finished(store, h, "late") is True
+    run = only_run(tracker.client)
+    assert (run.info.run_name, run.info.status) == ("late", "FINISHED") and store.synced_run(h, config.uri) == run.info.run_id
+    assert Tracker(config).upload_finished(store, h) is True          # SYNCED: no call beyond the check
+    logger = Tracker(config).trial_logger(store, result.spec, "late")  # a misuse on a DONE trial ...
+    assert tracker.client.get_run(run.info.run_id).info.status == "FINISHED"   # ... does not reopen it
+    assert logger.record(result).uploaded and only_run(tracker.client).info.run_id == run.info.run_id
+
+
 def test_run_found_by_spec_hash_when_the_trial_directory_forgot_it(layout: Layout) -> None:
     config = TrackingConfig.for_layout(layout)
     tracker = Tracker(config)
