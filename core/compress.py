@@ -2,7 +2,8 @@
 
 Public API (other code and outside checks call exactly these names): ``error_curve``,
 ``prunable_fraction``, ``method_view``, ``prune_model`` (returning ``PrunedModel``); ``curve_summary``
-gives a curve and several prunable fractions from one sort/SVD. The numeric kernels
+gives a curve and several prunable fractions from one sort/SVD, ``prune_models`` pruned copies at
+several ratios from one sort/SVD per layer. The numeric kernels
 live in ``core.compress_kernels``, apply-to-model and its accounting in ``core.compress_model``.
 """
 from __future__ import annotations
@@ -29,11 +30,11 @@ from core.compress_kernels import (
     removed_count,
     smallest_sums,
 )
-from core.compress_model import SCOPES, LayerPruning, PrunedModel, prune_model
+from core.compress_model import SCOPES, LayerPruning, PrunedModel, prune_model, prune_models
 
 __all__ = [
     "CENTERS", "METHODS", "SCOPES", "CurveSummary", "LayerPruning", "PrunedModel",
-    "curve_summary", "error_curve", "method_view", "prunable_fraction", "prune_model",
+    "curve_summary", "error_curve", "method_view", "prunable_fraction", "prune_model", "prune_models",
 ]
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -157,51 +157,122 @@ def _smallest(values: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(values, k - 1)[:k]
 
 
-def _pruned_view(view: np.ndarray, method: str, removed: int, center: str | None) -> np.ndarray:
-    """The view with its ``removed`` smallest items taken out (set to the centre, or zeroed)."""
-    u, c = centre(view, method, center)
-    fill = 0.0 if c is None else c
-    new = view.copy()
-    if method == "magnitude":
-        new.reshape(-1)[_smallest(np.abs(u).reshape(-1), removed)] = fill
-    elif method == "node":
-        new[_smallest(np.square(u).sum(axis=1), removed)] = fill
-    else:
-        left, s, right = np.linalg.svd(u, full_matrices=False)  # s descending: keep the head
-        keep = s.shape[0] - removed
-        new = (left[:, :keep] * s[:keep]) @ right[:keep] + fill
-    return new
+class _LayerPlan:
+    """One target layer's centred view and item ranking (or SVD), computed once for every ratio."""
+
+    def __init__(self, layer: WeightLayer, method: str, center: str | None):
+        self.layer, self.method = layer, method
+        self.view = _numpy_view(layer, method)
+        u, c = centre(self.view, method, center)
+        self.fill = 0.0 if c is None else c
+        self.n_items = _n_items(self.view.shape, method)
+        self.centred = u
+        self._svd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        if method == "magnitude":
+            self.key = np.abs(u).reshape(-1)
+        elif method == "node":
+            self.key = np.square(u).sum(axis=1)  # l2 row norms, squared: same order
+
+    @property
+    def svd(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self._svd is None:  # on first use: ratio 0 never pays for it
+            self._svd = np.linalg.svd(self.centred, full_matrices=False)  # s descending: keep the head
+        return self._svd
+
+    def write_pruned(self, target: WeightLayer, k: int) -> None:
+        """Write this layer with its k smallest items taken out into ``target`` (the copy's layer)."""
+        if self.method == "singular":
+            left, s, right = self.svd
+            keep = self.n_items - k
+            new = (left[:, :keep] * s[:keep]) @ right[:keep] + self.fill
+        else:
+            new = self.view.copy()
+            self.fill_items(new, _smallest(self.key, k))
+        _write(target, self.method, new)
+
+    def fill_items(self, new: np.ndarray, items: np.ndarray) -> None:
+        if self.method == "magnitude":
+            new.reshape(-1)[items] = self.fill
+        else:
+            new[items] = self.fill
 
 
-def _prune_layerwise(targets: list[WeightLayer], method: str, ratio: float, center: str | None) -> dict[int, int]:
+def _removed_layerwise(plans: list[_LayerPlan], ratio: float) -> list[np.ndarray | int]:
+    """Per layer, how many items to remove (the smallest of each layer)."""
+    return [int(removed_count(ratio, plan.n_items)) for plan in plans]
+
+
+def _removed_global(plans: list[_LayerPlan], keys: np.ndarray, ratio: float) -> list[np.ndarray | int]:
+    """Per layer, the entries under one threshold on |w - median_layer| over all target layers."""
+    starts = np.concatenate(([0], np.cumsum([plan.n_items for plan in plans])))
+    k = int(removed_count(ratio, keys.shape[0]))
+    chosen = np.sort(_smallest(keys, k)) if k else np.zeros(0, dtype=np.int64)
+    bounds = np.searchsorted(chosen, starts)
+    return [chosen[bounds[i]:bounds[i + 1]] - starts[i] for i in range(len(plans))]
+
+
+def _apply(model: nn.Module, plans: list[_LayerPlan], removals: list[np.ndarray | int]) -> tuple[nn.Module, dict[int, int]]:
+    pruned = copy.deepcopy(model)
+    layers = weight_layers(pruned)
     removed: dict[int, int] = {}
-    for layer in targets:
-        view = _numpy_view(layer, method)
-        k = int(removed_count(ratio, _n_items(view.shape, method)))
-        if k:  # ratio 0 leaves the weights bit-identical
-            _write(layer, method, _pruned_view(view, method, k, center))
-        removed[layer.index] = k
-    return removed
+    for plan, removal in zip(plans, removals):
+        target = layers[plan.layer.index]
+        if isinstance(removal, np.ndarray):  # global scope: explicit entries
+            if removal.size:
+                new = plan.view.copy()
+                plan.fill_items(new, removal)
+                _write(target, plan.method, new)
+            removed[plan.layer.index] = int(removal.size)
+        else:
+            if removal:  # ratio 0 leaves the weights bit-identical
+                plan.write_pruned(target, removal)
+            removed[plan.layer.index] = removal
+    return pruned, removed
 
 
-def _prune_global_magnitude(targets: list[WeightLayer], ratio: float, center: str | None) -> dict[int, int]:
-    """One threshold on |w - median_layer| over all target layers (each centred by its own median)."""
-    views = [_numpy_view(layer, "magnitude") for layer in targets]
-    centred = [centre(view, "magnitude", center) for view in views]
-    sizes = [view.size for view in views]
-    starts = np.concatenate(([0], np.cumsum(sizes)))
-    k = int(removed_count(ratio, int(starts[-1])))
-    chosen = np.sort(_smallest(np.concatenate([np.abs(u).reshape(-1) for u, _ in centred]), k)) if k else []
-    removed: dict[int, int] = {}
-    for i, (layer, view, (_, c)) in enumerate(zip(targets, views, centred)):
-        lo, hi = np.searchsorted(chosen, [starts[i], starts[i + 1]])
-        mine = np.asarray(chosen[lo:hi], dtype=np.int64) - starts[i]
-        if mine.size:
-            new = view.copy()
-            new.reshape(-1)[mine] = 0.0 if c is None else c
-            _write(layer, "magnitude", new)
-        removed[layer.index] = int(mine.size)
-    return removed
+def _accounts(model: nn.Module, method: str, removed: dict[int, int]) -> tuple[LayerPruning, ...]:
+    accounts = []
+    for layer in weight_layers(model):
+        view_shape = tuple(method_view(layer.weight, method, layer.role).shape)
+        n_items = _n_items(view_shape, method)
+        applied = layer.index in removed
+        k = removed.get(layer.index, 0)
+        kept = _kept(view_shape, method, n_items, k) if applied else math.prod(layer.shape)
+        accounts.append(LayerPruning(layer.index, layer.name, layer.role, layer.shape, applied,
+                                     n_items, k, math.prod(layer.shape), kept))
+    return tuple(accounts)
+
+
+def prune_models(model: nn.Module, method: str, ratios: Sequence[float], *, scope: str = "layer",
+                 center: str | None = "median", prune_last: bool = False) -> Iterator[PrunedModel]:
+    """``prune_model`` at each ratio in turn (a fresh copy each), sharing each layer's ranking or SVD.
+
+    Arguments are checked and the per-layer sorts/SVDs done at the call; the copies are made lazily.
+    """
+    check_method(method)
+    check_center(center)
+    if not isinstance(ratios, (Sequence, np.ndarray)):
+        raise ValueError(f"ratios: must be a sequence of numbers in [0, 1], got {ratios!r}")
+    ratios = [_check_ratio(ratio) for ratio in ratios]
+    if scope not in SCOPES:
+        raise ValueError(f"scope: unknown value {scope!r} (allowed: {', '.join(SCOPES)})")
+    if scope == "global" and method != "magnitude":
+        raise ValueError(f"scope: 'global' applies to method 'magnitude' only, got method {method!r}")
+    if not isinstance(prune_last, bool):
+        raise ValueError(f"prune_last: must be True or False, got {prune_last!r}")
+    layers = weight_layers(model)
+    if not layers:
+        raise ValueError("model: has no Linear or Conv2d layer to prune")
+    plans = [_LayerPlan(layer, method, center) for layer in layers if prune_last or layer.role != "last"]
+    keys = np.concatenate([plan.key for plan in plans]) if scope == "global" and plans else np.zeros(0)
+
+    def each() -> Iterator[PrunedModel]:
+        for ratio in ratios:
+            removals = _removed_global(plans, keys, ratio) if scope == "global" else _removed_layerwise(plans, ratio)
+            pruned, removed = _apply(model, plans, removals)
+            yield PrunedModel(pruned, method, ratio, scope, center, prune_last, _accounts(pruned, method, removed))
+
+    return each()
 
 
 def prune_model(model: nn.Module, method: str, ratio: float, *, scope: str = "layer",
@@ -213,31 +284,4 @@ def prune_model(model: nn.Module, method: str, ratio: float, *, scope: str = "la
     only) removes the fraction ``ratio`` of all target entries under one threshold. The last layer is
     pruned only with ``prune_last=True``; otherwise it stays dense and is accounted as such.
     """
-    check_method(method)
-    check_center(center)
-    ratio = _check_ratio(ratio)
-    if scope not in SCOPES:
-        raise ValueError(f"scope: unknown value {scope!r} (allowed: {', '.join(SCOPES)})")
-    if scope == "global" and method != "magnitude":
-        raise ValueError(f"scope: 'global' applies to method 'magnitude' only, got method {method!r}")
-    if not isinstance(prune_last, bool):
-        raise ValueError(f"prune_last: must be True or False, got {prune_last!r}")
-    pruned = copy.deepcopy(model)
-    layers = weight_layers(pruned)
-    if not layers:
-        raise ValueError("model: has no Linear or Conv2d layer to prune")
-    targets = [layer for layer in layers if prune_last or layer.role != "last"]
-    if scope == "global":
-        removed = _prune_global_magnitude(targets, ratio, center)
-    else:
-        removed = _prune_layerwise(targets, method, ratio, center)
-    accounts = []
-    for layer in layers:
-        view_shape = tuple(method_view(layer.weight, method, layer.role).shape)
-        n_items = _n_items(view_shape, method)
-        applied = layer.index in removed
-        k = removed.get(layer.index, 0)
-        kept = _kept(view_shape, method, n_items, k) if applied else math.prod(layer.shape)
-        accounts.append(LayerPruning(layer.index, layer.name, layer.role, layer.shape, applied,
-                                     n_items, k, math.prod(layer.shape), kept))
-    return PrunedModel(pruned, method, ratio, scope, center, prune_last, tuple(accounts))
+    return next(prune_models(model, method, [ratio], scope=scope, center=center, prune_last=prune_last))

@@ -10,7 +10,8 @@ from scipy.stats import levy_stable
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from core.compress import METHODS, curve_summary, error_curve, method_view, prunable_fraction, prune_model
+from core.compress import (METHODS, curve_summary, error_curve, method_view, prunable_fraction, prune_model,
+                           prune_models)
 from core.layers import weight_layers
 
 RATIOS = [0.7, 0.0, 1.0, 0.3, 0.05, 0.55, 0.999, 0.5, 1 / 3, 0.29, 0.1, 0.9]
@@ -442,6 +443,23 @@ def test_masks_match_torch_prune(ratio):
             module.weight.copy_(layer.weight)
         torch_prune.ln_structured(module, "weight", amount=math.floor(ratio * layer.shape[1] + 1e-9), n=2, dim=1)
         assert torch.equal(module.weight_mask == 0, weight_layers(ours_node.model)[i].weight == 0)
+
+
+@pytest.mark.parametrize("scope, method", [("layer", m) for m in METHODS] + [("global", "magnitude")])
+def test_prune_models_equals_prune_model_per_ratio(scope, method):
+    net = _cnn(9)
+    ratios = [0.6, 0.0, 0.25, 1.0]
+    results = list(prune_models(net, method, ratios, scope=scope, prune_last=True))
+    assert len(results) == len(ratios)
+    for ratio, result in zip(ratios, results):
+        single = prune_model(net, method, ratio, scope=scope, prune_last=True)
+        assert result.ratio == ratio and result.layers == single.layers
+        for (key, a), b in zip(result.model.state_dict().items(), single.model.state_dict().values()):
+            assert torch.equal(a, b), key
+    with pytest.raises(ValueError, match="ratio"):  # checked at the call, not at the first next()
+        prune_models(net, method, [0.5, 2.0])
+    with pytest.raises(ValueError, match="ratios"):
+        prune_models(net, method, 0.5)
 
 
 def test_prune_model_bad_arguments():
