@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from core import keys
-from core.compress import error_curve, method_view, prunable_fraction, prune_model
+from core.compress import curve_summary, method_view, prune_models
 from core.evaluate import evaluate
 from core.layers import WeightLayer
 from core.spec import CompressSpec
@@ -67,11 +67,10 @@ def curve_metrics(layers: Sequence[WeightLayer], wset: str, spec: CompressSpec) 
         for method in spec.methods:
             view = method_view(layer.weight, method, layer.role)
             for center_name, center in CENTERINGS.items():
-                curve = error_curve(view, method, spec.curve_ratios, p=spec.p, center=center)
-                for ratio, err in zip(spec.curve_ratios, curve):
+                summary = curve_summary(view, method, spec.curve_ratios, spec.eps, p=spec.p, center=center)
+                for ratio, err in zip(spec.curve_ratios, summary.errors):
                     out[keys.error_key(wset, method, center_name, ratio, layer.index)] = float(err)
-                for eps in spec.eps:
-                    frac = prunable_fraction(view, method, eps, p=spec.p, center=center)
+                for eps, frac in zip(spec.eps, summary.prunable):
                     out[keys.prunable_key(wset, method, center_name, eps, layer.index)] = float(frac)
     return out
 
@@ -81,9 +80,9 @@ def pruned_accuracy_metrics(model: nn.Module, x_test: torch.Tensor, y_test: torc
     """Test loss/accuracy of the pruned model for each method x ratio, plus parameter accounting."""
     out: dict[str, float] = {}
     for method in spec.methods:
-        for ratio in spec.ratios:
-            pruned = prune_model(model, method, ratio, scope=spec.scope, center=spec.center_value,
-                                 prune_last=spec.prune_last)
+        pruned_models = prune_models(model, method, spec.ratios, scope=spec.scope, center=spec.center_value,
+                                     prune_last=spec.prune_last)
+        for ratio, pruned in zip(spec.ratios, pruned_models):
             ev = evaluate(pruned.model, x_test, y_test, eval_batch_size)
             out[keys.pruned_key("acc", wset, method, ratio)] = ev.acc
             out[keys.pruned_key("loss", wset, method, ratio)] = ev.loss
