@@ -9,7 +9,8 @@ Prints:
    Target >= 3x.
 3. seconds for alpha of every layer and variant (multi, uni, norms, hill) of a 784-2048-2048-2048-10
    FCN with PyTorch's default-init random weights (~10M weights).
-Timings are the best of --repeats interleaved rounds (robust to load from other processes). --threads sets torch's intra-op threads (numpy's floor is
+Timings are the best of --repeats interleaved rounds, in process CPU time by default (robust to load
+from other processes; --clock wall for elapsed time). --threads sets torch's intra-op threads (numpy's floor is
 single-threaded, so 1 is the like-for-like comparison).
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 from core.tails import LOG_EPS, block_sizes, estimate_alpha, layer_samples
 
 
-def race(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
+def race(fns: dict[str, Callable[[], object]], rounds: int, clock: Callable[[], float]) -> dict[str, float]:
     """Best-of-rounds seconds per function, the functions interleaved round by round: on a shared
     machine a load burst then slows one round of every contender instead of one contender's runs."""
     for fn in fns.values():
@@ -33,9 +34,9 @@ def race(fns: dict[str, Callable[[], object]], rounds: int) -> dict[str, float]:
     best = {name: math.inf for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            best[name] = min(best[name], clock() - start)
     return best
 
 
@@ -91,17 +92,17 @@ VARIANTS: dict[str, Callable[[torch.Tensor], float]] = {
 }
 
 
-def all_variants(layers: list[tuple[torch.Tensor, str]], seconds: dict[str, float] | None = None
-                 ) -> dict[str, list[float]]:
+def all_variants(layers: list[tuple[torch.Tensor, str]], seconds: dict[str, float] | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """alpha_raw per variant and layer, as core.measure computes them; adds time per variant to seconds."""
     out: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for w, role in layers:
         samples = layer_samples(w, role)
         for name, estimate in VARIANTS.items():
-            start = time.perf_counter()
+            start = clock()
             out[name].append(estimate(samples))
             if seconds is not None:
-                seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+                seconds[name] = seconds.get(name, 0.0) + clock() - start
     return out
 
 
@@ -110,9 +111,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                        help="cpu: process CPU time (default; with one thread it is the work done, not the "
+                             "wait for a shared CPU); wall: elapsed time (use with --threads > 1)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, numpy {np.__version__}, torch threads {torch.get_num_threads()}")
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    print(f"torch {torch.__version__}, numpy {np.__version__}, torch threads {torch.get_num_threads()}, "
+          f"clock {args.clock}")
 
     x = np.random.default_rng(0).standard_normal(args.n).astype(np.float32)
     xt = torch.from_numpy(x)
@@ -121,7 +127,7 @@ def main() -> None:
         "floor": lambda: floor_work(x, np.random.default_rng(1)),
         "floor_torch": lambda: floor_work_torch(xt, torch.Generator().manual_seed(1)),
         "reference": lambda: reference_block_sum(x),
-    }, args.repeats)
+    }, args.repeats, clock)
     t_ours, t_floor, t_floor_torch, t_ref = best["ours"], best["floor"], best["floor_torch"], best["reference"]
     print(f"block_sum defaults, n={args.n:.0e} float32: {t_ours * 1e3:.1f} ms")
     print(f"  floor 5 x (permutation + log|x|): {t_floor * 1e3:.1f} ms  -> ratio {t_ours / t_floor:.2f}x "
@@ -138,9 +144,9 @@ def main() -> None:
     seconds: dict[str, float] = {}
     for _ in range(rounds):
         per_variant: dict[str, float] = {}
-        start = time.perf_counter()
-        values = all_variants(layers, per_variant)
-        per_variant["total"] = time.perf_counter() - start
+        start = clock()
+        values = all_variants(layers, per_variant, clock)
+        per_variant["total"] = clock() - start
         seconds = {k: min(v, seconds.get(k, math.inf)) for k, v in per_variant.items()}
     print(f"FCN 784-2048-2048-2048-10 ({n_weights / 1e6:.1f}M weights), 4 layers x 4 variants: "
           f"{seconds['total']:.2f} s (best of {rounds})")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
@@ -173,6 +173,23 @@ def _divisors(n: int) -> list[int]:
     return sorted(set(small + [n // d for d in small]))
 
 
+def _permuted_rows(t: torch.Tensor, seed: int, count: int) -> Iterator[torch.Tensor]:
+    """``count`` seeded random row permutations of t (copies).
+
+    On the CPU numpy shuffles the rows themselves, which beats an index permutation plus a gather
+    (fewer cache misses); other devices draw the permutation there.
+    """
+    if t.device.type == "cpu":
+        rng = np.random.default_rng(seed)
+        rows = t.numpy()
+        for _ in range(count):
+            yield torch.from_numpy(rng.permutation(rows))
+    else:
+        gen = torch.Generator(device=t.device).manual_seed(seed)
+        for _ in range(count):
+            yield t[torch.randperm(t.shape[0], generator=gen, device=t.device)]
+
+
 def _nested_block_sums(rows: torch.Tensor, ks: tuple[int, ...]) -> list[torch.Tensor]:
     """Sums of consecutive blocks of k rows (the first n // k blocks) for each k in ascending ks.
 
@@ -187,9 +204,20 @@ def _nested_block_sums(rows: torch.Tensor, ks: tuple[int, ...]) -> list[torch.Te
         base = max(b for b in done if k % b == 0)
         blocks = n // k
         step = k // base
-        sums = done[base][:blocks * step].reshape(blocks, step, rows.shape[1]).sum(dim=1)
-        done[k] = sums
+        done[k] = sums = _sum_consecutive(done[base], blocks, step)
         out.append(sums)
+    return out
+
+
+def _sum_consecutive(rows: torch.Tensor, blocks: int, step: int) -> torch.Tensor:
+    """Sums of rows [i*step, (i+1)*step) for i < blocks."""
+    if step > 32:
+        return rows[:blocks * step].reshape(blocks, step, rows.shape[1]).sum(dim=1)
+    # A few strided adds run 2-3x faster than torch's reduction over a short middle axis.
+    end = blocks * step
+    out = rows[0:end:step].clone()
+    for j in range(1, step):
+        out += rows[j:end:step]
     return out
 
 
@@ -202,19 +230,16 @@ def _block_sum(t: torch.Tensor, *, seed: int, center: str | None = "median",
     t = _center(t, center).contiguous()
     # mean_j log||X_j|| over all samples is the same for every permutation: computed once. Only a
     # prime n, whose blocks leave n mod K1 rows out, subtracts the left-out rows of each permutation.
-    log_norms = torch.log(_norms(t) + LOG_EPS).to(torch.float64)
-    log_total = log_norms.sum()
+    log_total = torch.log(_norms(t) + LOG_EPS).to(torch.float64).sum()
     ks = block_sizes(n)
     log_k = torch.tensor([math.log(k) for k in ks], dtype=torch.float64, device=t.device)
-    gen = torch.Generator(device=t.device).manual_seed(seed)
     rows = []
-    for _ in range(n_permutations):
-        perm = torch.randperm(n, generator=gen, device=t.device)
+    for shuffled in _permuted_rows(t, seed, n_permutations):
         diffs = []
-        for k, sums in zip(ks, _nested_block_sums(t[perm], ks)):
+        for k, sums in zip(ks, _nested_block_sums(shuffled, ks)):
             used = sums.shape[0] * k
-            log_x = (log_total - log_norms[perm[used:]].sum()) / used
-            diffs.append(_mean_log(_norms(sums)) - log_x)
+            left_out = torch.log(_norms(shuffled[used:]) + LOG_EPS).to(torch.float64).sum()
+            diffs.append(_mean_log(_norms(sums)) - (log_total - left_out) / used)
         rows.append(torch.stack(diffs))
     inv = (torch.stack(rows) / log_k).cpu().numpy()  # one device sync for everything
     with np.errstate(divide="ignore"):

@@ -72,10 +72,10 @@ def _brute_block_sum(x: np.ndarray, seed: int, n_permutations: int) -> list[floa
     x = x.reshape(len(x), -1).astype(np.float64)
     x = x - np.median(x, axis=0)
     n, eps = len(x), np.spacing(1)
-    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)  # core.tails shuffles CPU rows with numpy
     out = []
     for _ in range(n_permutations):
-        xp = x[torch.randperm(n, generator=gen).numpy()]
+        xp = x[rng.permutation(n)]
         values = []
         for k in block_sizes(n):
             used = (n // k) * k
@@ -87,7 +87,8 @@ def _brute_block_sum(x: np.ndarray, seed: int, n_permutations: int) -> list[floa
     return out
 
 
-@pytest.mark.parametrize("shape", [(1000,), (997,), (600, 3), (509, 7)])  # composite and prime N
+# Composite and prime N; 1011 = 3 * 337 sums K1 = 337 straight from the rows (no smaller K1 divides it).
+@pytest.mark.parametrize("shape", [(1000,), (997,), (600, 3), (509, 7), (1011, 2)])
 def test_block_sum_equals_brute_force(shape):
     x = levy_stable.rvs(1.1, 0.0, size=shape, random_state=2) + 4.0  # heavy tail, off-centre
     est = estimate_alpha(x, seed=4, n_permutations=3, cap=None)
@@ -104,6 +105,8 @@ def test_block_sum_equals_brute_force(shape):
     (100, (2, 5, 10, 20, 50)),                      # candidates <= n/2 only; square: sqrt 10
     (49, (7,)),                                     # square of a prime: every candidate -> 7
     (202, (2,)),                                    # 2 * prime: every candidate -> 2
+    (1011, (3, 337)),                               # 3 * 337: 2..100 -> 3, 500 -> 337, sqrt -> 3
+    (600, (2, 5, 10, 20, 24, 50, 100)),             # sqrt(600) = 24.5 adds 24
     (97, (2, 5, 10, 20)),                           # prime: the candidates themselves
     (5, (2,)),                                      # smallest prime allowed
     (4, (2,)),
@@ -118,7 +121,7 @@ def test_estimate_uses_the_rule_and_prime_n_drops_remainder_rows():
     assert est.ks == (2, 5, 10, 20) and est.n == 97
     # Rows beyond the last full block do not enter: with a single permutation the estimate at K1 = 20
     # (4 blocks, 80 rows) must not change when values at permuted positions 81, 83, ..., 95 are rescaled.
-    perm = torch.randperm(97, generator=torch.Generator().manual_seed(0)).numpy()
+    perm = np.random.default_rng(0).permutation(97)  # the first permutation of seed 0
     y = x - np.median(x)
     y[perm[81::2]] *= 1000.0
     a = estimate_alpha(x, n_permutations=1, cap=None, center="median")
