@@ -61,9 +61,11 @@ def run_report(args: argparse.Namespace, *, tracking_uri: str | None, default_ou
         from analysis.load import load_sweep
 
         if tracking_uri is None:
-            raise AnalysisInputError("give --tracking-uri URI (or use `tailsweep report`, which finds the default store)")
+            raise AnalysisInputError("give --tracking-uri URI "
+                                     "(or use `tailsweep report`, which finds the default store)")
         _progress(f"report: reading sweep {args.name!r} from {tracking_uri}")
-        data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file, progress=_progress)
+        data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file,
+                          progress=lambda m: _progress(f"report: {m}"))
     out = Path(args.out).expanduser() if args.out else default_out
     page = write_report(data, out, options, progress=_progress)
     print(page)
@@ -76,9 +78,11 @@ def run_export(args: argparse.Namespace, *, tracking_uri: str | None, sweep_file
     from analysis.load import load_sweep
 
     if tracking_uri is None:
-        raise AnalysisInputError("give --tracking-uri URI (or use `tailsweep export`, which finds the default store)")
+        raise AnalysisInputError("give --tracking-uri URI "
+                                 "(or use `tailsweep export`, which finds the default store)")
     _progress(f"export: reading sweep {args.name!r} from {tracking_uri}")
-    data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file, progress=_progress)
+    data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file,
+                      progress=lambda m: _progress(f"export: {m}"))
     manifest = write_bundle(data, args.out, sweep_file=sweep_file)
     _progress(f"export: {len(data.trials)} runs -> {manifest.parent}")
     print(manifest.parent)

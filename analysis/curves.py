@@ -88,7 +88,8 @@ def error_points(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
     e = e[(e[S.WSET] == o.wset) & (e[S.CENTER] == o.center) & _near(e[S.RATIO], o.ratios)]
     e = e.assign(**{KAPPA: (1.0 - e[S.RATIO]).round(6)})
     alphas = layer_alphas(data, o)[[S.RUN, S.LAYER, S.ALPHA, S.ALPHA_RAW]]
-    merged = e[[S.RUN, S.LAYER, S.ROLE, S.N_ENTRIES, S.METHOD, KAPPA, S.ERROR]].merge(alphas, on=[S.RUN, S.LAYER], how="left")
+    columns = [S.RUN, S.LAYER, S.ROLE, S.N_ENTRIES, S.METHOD, KAPPA, S.ERROR]
+    merged = e[columns].merge(alphas, on=[S.RUN, S.LAYER], how="left")
     return trial_axes(data).merge(merged, on=S.RUN)
 
 

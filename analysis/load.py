@@ -32,7 +32,8 @@ def _check_uri(tracking_uri: str) -> None:
     if tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri[len("sqlite:///"):])
         if not path.is_file():
-            raise AnalysisInputError(f"tracking store: no MLflow database at {path} (check --storage or --tracking-uri)")
+            raise AnalysisInputError(f"tracking store: no MLflow database at {path} "
+                                     "(check --storage or --tracking-uri)")
 
 
 def _client(tracking_uri: str):
@@ -65,10 +66,10 @@ def _runs(client, experiment_id: str) -> list:
             return runs
 
 
-def _record(client, run) -> RunRecord:
+def _record(client, run, with_history: bool) -> RunRecord:
     metrics = {k: clean_value(v) for k, v in run.data.metrics.items()}
     history = {}
-    for key in sorted(k for k in metrics if is_step_key(k)):
+    for key in sorted(k for k in metrics if with_history and is_step_key(k)):
         points = client.get_metric_history(run.info.run_id, key)
         history[key] = tuple(sorted((int(m.step), clean_value(m.value)) for m in points))
     return RunRecord(
@@ -78,9 +79,13 @@ def _record(client, run) -> RunRecord:
     )
 
 
-def load_sweep(tracking_uri: str, experiment: str, *, sweep_file: str | None = None,
+def load_sweep(tracking_uri: str, experiment: str, *, sweep_file: str | None = None, with_history: bool = True,
                progress: Callable[[str], None] | None = None) -> SweepData:
-    """Every table of the sweep ``experiment``; ``sweep_file`` (its YAML text) is kept as provenance."""
+    """Every table of the sweep ``experiment``; ``sweep_file`` (its YAML text) is kept as provenance.
+
+    Step-metric histories cost one store call per run and key; ``with_history=False`` skips them (the
+    steps table is then empty).
+    """
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, tracking_uri, experiment)
     runs = _runs(client, experiment_id)
@@ -88,7 +93,7 @@ def load_sweep(tracking_uri: str, experiment: str, *, sweep_file: str | None = N
         raise AnalysisInputError(f"sweep {experiment!r}: the experiment has no runs yet in {tracking_uri}")
     records = []
     for i, run in enumerate(runs, 1):
-        records.append(_record(client, run))
+        records.append(_record(client, run, with_history))
         if progress is not None and (i % 50 == 0 or i == len(runs)):
             progress(f"read {i}/{len(runs)} runs")
     meta = {"source": tracking_uri, "tailsweep_version": tailsweep_version(), "sweep_file": sweep_file}
@@ -97,4 +102,4 @@ def load_sweep(tracking_uri: str, experiment: str, *, sweep_file: str | None = N
 
 def load_runs(tracking_uri: str, experiment: str) -> pd.DataFrame:
     """One row per trial: run identity, outcome, typed spec params and the scalar final metrics."""
-    return load_sweep(tracking_uri, experiment).trials
+    return load_sweep(tracking_uri, experiment, with_history=False).trials

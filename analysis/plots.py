@@ -21,9 +21,22 @@ ROLE_ORDER = ("first", "hidden", "last")
 ALPHA_NORM = colors.Normalize(vmin=1.0, vmax=2.0)
 
 
-def _figure(rows: int, cols: int, width: float = 4.2, height: float = 3.3) -> tuple[Figure, np.ndarray]:
-    fig = Figure(figsize=(width * cols, height * rows), layout="constrained")
-    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False))
+# Fixed margins in inches: a layout engine (constrained/tight) measures every tick label and costs more
+# than drawing the figure, twice per figure (PNG and SVG).
+_LEFT, _RIGHT, _TOP, _BOTTOM, _HGAP, _VGAP = 0.75, 0.25, 0.85, 0.6, 0.75, 0.95
+
+
+def _figure(rows: int, cols: int, width: float = 4.2, height: float = 3.3,
+            colorbar: bool = False) -> tuple[Figure, np.ndarray]:
+    """A rows x cols grid of panels of about width x height inches each (plus margins)."""
+    right = _RIGHT + (1.2 if colorbar else 0.0)
+    fig_w = _LEFT + right + cols * width
+    fig_h = _TOP + _BOTTOM + rows * height
+    fig = Figure(figsize=(fig_w, fig_h))
+    panel_w, panel_h = width - _HGAP, height - _VGAP
+    axes = np.atleast_2d(fig.subplots(rows, cols, squeeze=False, gridspec_kw={
+        "left": _LEFT / fig_w, "right": 1 - right / fig_w, "bottom": _BOTTOM / fig_h, "top": 1 - _TOP / fig_h,
+        "wspace": _HGAP / panel_w, "hspace": _VGAP / panel_h}))
     return fig, axes
 
 
@@ -94,8 +107,11 @@ def _width_panel(ax, part: pd.DataFrame, palette: dict, ylabel: str, title: str,
         ax.errorbar(line[S.WIDTH], line["mean"], yerr=line["std"].fillna(0), marker="o", ms=3, capsize=2,
                     color=color, label=f"eta/b {eta:g} (alpha {line['alpha'].mean():.2f})")
         if "ref_median" in line.columns and line["ref_median"].notna().any():
-            ax.plot(line[S.WIDTH], line["ref_median"], ls="--", lw=1, color=color)
-            ax.fill_between(line[S.WIDTH], line["ref_q05"], line["ref_q95"], color=color, alpha=0.12, lw=0)
+            ax.plot(line[S.WIDTH], line["ref_median"], ls="--", lw=1, marker="x", ms=4, color=color)
+            if len(line) > 1:
+                ax.fill_between(line[S.WIDTH], line["ref_q05"], line["ref_q95"], color=color, alpha=0.12, lw=0)
+            else:  # one width: a band has no extent, draw the 5-95% range as a bar
+                ax.vlines(line[S.WIDTH], line["ref_q05"], line["ref_q95"], color=color, alpha=0.4, lw=4)
     _log_x(ax, 2)
     ax.set_xlabel("width")
     ax.set_ylabel(ylabel)
@@ -128,7 +144,9 @@ def width_figure(errors: pd.DataFrame, prunable: pd.DataFrame, eps: float, title
 
 def _alpha_colorbar(fig: Figure, axes) -> None:
     mappable = cm.ScalarMappable(norm=ALPHA_NORM, cmap="viridis")
-    fig.colorbar(mappable, ax=list(np.ravel(axes)), label="alpha (median over layers)", shrink=0.9)
+    right = axes[0, -1].get_position()
+    cax = fig.add_axes((right.x1 + 0.25 / fig.get_figwidth(), right.y0, 0.18 / fig.get_figwidth(), right.height))
+    fig.colorbar(mappable, cax=cax, label="alpha (median over layers)")
 
 
 def accuracy_figure(acc: pd.DataFrame, title: str = "pruned test accuracy vs removed fraction") -> Figure:
@@ -136,7 +154,7 @@ def accuracy_figure(acc: pd.DataFrame, title: str = "pruned test accuracy vs rem
     if acc.empty:
         return empty_figure(title)
     methods = sorted(acc[S.METHOD].unique())
-    fig, axes = _figure(1, len(methods))
+    fig, axes = _figure(1, len(methods), colorbar=True)
     for mi, method in enumerate(methods):
         ax = axes[0, mi]
         for _, line in acc[acc[S.METHOD] == method].groupby(S.RUN):
@@ -159,7 +177,7 @@ def singular_figure(acc: pd.DataFrame) -> Figure:
     s = acc[acc[S.METHOD] == "singular"] if len(acc) else acc
     if s.empty:
         return empty_figure(title)
-    fig, axes = _figure(1, 2)
+    fig, axes = _figure(1, 2, colorbar=True)
     for ax, x, label in ((axes[0, 0], S.SV_REMOVED, "fraction of singular values removed"),
                          (axes[0, 1], S.REMAINING, "remaining parameters / dense (k(m+n)/(mn))")):
         for _, line in s.groupby(S.RUN):
@@ -247,7 +265,8 @@ def trajectory_figure(traj: pd.DataFrame) -> Figure:
         for _, line in traj[traj[S.LAYER] == layer].groupby(S.RUN):
             line = line.sort_values(S.STEP)
             eta = line[S.ETA_B].iloc[0]
-            ax.plot(line[S.STEP], line[S.VALUE], lw=0.8, color=palette.get(float(eta), "grey") if np.isfinite(eta) else "grey")
+            color = palette.get(float(eta), "grey") if np.isfinite(eta) else "grey"
+            ax.plot(line[S.STEP], line[S.VALUE], lw=0.8, color=color)
         ax.set_title(f"layer {layer}", fontsize=9)
         ax.set_xlabel("iteration")
         ax.set_ylabel("alpha")

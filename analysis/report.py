@@ -53,7 +53,8 @@ class Planned:
 def _tables(data: SweepData, o: AnalysisOptions, progress: Progress) -> dict[str, pd.DataFrame]:
     progress("report: aggregating curves and statistics")
     t: dict[str, pd.DataFrame] = {
-        "outcome_counts": G.outcome_counts(data), "grid_summary": G.grid_summary(data), "grid_cells": G.grid_cells(data),
+        "outcome_counts": G.outcome_counts(data), "grid_summary": G.grid_summary(data),
+        "grid_cells": G.grid_cells(data),
         "alpha_vs_eta": C.alpha_vs_eta(data, o), "layer_points": C.layer_points(data, o),
         "accuracy": C.accuracy_points(data, o), "gap": C.gap_points(data, o),
         "alpha_trajectories": C.alpha_trajectories(data),
@@ -100,7 +101,8 @@ def _plan(t: dict[str, pd.DataFrame], o: AnalysisOptions) -> list[Planned]:
         s = t["error_slopes"]
         s = s[(s[C.GROUP_LABEL] == group) & (s[S.METHOD] == o.method) & np.isclose(s[C.KAPPA], min(o.kappas))]
         plan.append(Planned(f"error_slopes_{slug(group)}", f"Slope of {o.method} error vs ln(width): {group}",
-                            f"At kept fraction {min(o.kappas):g}, per eta/b and layer role, with {round(o.level * 100)}% "
+                            f"At kept fraction {min(o.kappas):g}, per eta/b and layer role, with "
+                            f"{round(o.level * 100)}% "
                             "trial-bootstrap CIs. Negative: pruning gets cheaper as the network grows.",
                             lambda s=s, g=group: P.slopes_figure(s, f"d error / d ln(width): {g}")))
     plan += [
@@ -127,9 +129,9 @@ def _save(fig: Figure, out: Path, name: str) -> tuple[str, str, str]:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
     png.write_bytes(buffer.getvalue())
-    fig.set_layout_engine("none")  # keep the layout just computed: the SVG needs no second pass
     fig.savefig(svg, format="svg")
-    return png.relative_to(out).as_posix(), svg.relative_to(out).as_posix(), base64.b64encode(buffer.getvalue()).decode()
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return png.relative_to(out).as_posix(), svg.relative_to(out).as_posix(), encoded
 
 
 def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions | None = None,

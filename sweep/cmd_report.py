@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         analysis_cli.check_report_source(args)
         if args.bundle is not None:
-            return analysis_cli.run_report(args, tracking_uri=None, default_out=Path(args.bundle).expanduser() / "report")
+            default_out = Path(args.bundle).expanduser() / "report"
+            return analysis_cli.run_report(args, tracking_uri=None, default_out=default_out)
         uri, layout, text = sweep_source(args.name, args.tracking_uri, args.storage)
         return analysis_cli.run_report(args, tracking_uri=uri, default_out=layout.sweep_dir(args.name) / "report",
                                        sweep_file=text)

@@ -150,7 +150,8 @@ def log_store(tracking_uri: str, sweep: str = SWEEP, runs: list[dict] | None = N
         name = f"etab{t['etab']:g}-w{t['width']}-s{t['seed']}-{t['arch']}"
         run = client.create_run(exp, run_name=name)
         if t["outcome"] == "diverged":
-            metrics = [Metric("iterations", 27.0, 0, 27), Metric(keys.eval_key("final", "train", "loss"), math.nan, 0, 27),
+            metrics = [Metric("iterations", 27.0, 0, 27),
+                       Metric(keys.eval_key("final", "train", "loss"), math.nan, 0, 27),
                        Metric("train/loss", 2.3, 0, 0), Metric("train/loss", math.inf, 0, 27)]
         else:
             metrics = [Metric(k, v, 0, ITERATIONS) for k, v in final_metrics(t["etab"], layers, t["width"]).items()]
