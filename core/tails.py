@@ -96,8 +96,8 @@ def _as_samples(x: Any) -> torch.Tensor:
         a = np.asarray(x)
         if a.dtype.kind not in "fiu":
             raise ValueError(f"x: expected real numbers, got dtype {a.dtype}")
-        if any(s < 0 for s in a.strides):  # torch.from_numpy refuses negative strides
-            a = np.ascontiguousarray(a)
+        if any(s < 0 for s in a.strides) or not a.flags.writeable:
+            a = np.array(a)  # torch.from_numpy refuses negative strides and warns on read-only memory
         t = torch.from_numpy(a)
     if t.is_complex() or t.dtype == torch.bool:
         raise ValueError(f"x: expected real numbers, got dtype {t.dtype}")

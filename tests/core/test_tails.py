@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -232,7 +233,10 @@ def test_device_median_matches_np_median(column):
 
 def test_same_seed_same_result_other_seed_other_permutations(gaussian):
     x = gaussian[:20_000]
+    before = x.copy()
     assert estimate_alpha(x, seed=3) == estimate_alpha(x, seed=3)
+    assert estimate_alpha(x, center=None) == estimate_alpha(x, center=None)
+    assert np.array_equal(x, before)  # the caller's array is never shuffled or centred in place
     assert estimate_alpha(x, seed=3).per_permutation != estimate_alpha(x, seed=4).per_permutation
 
 
@@ -250,6 +254,11 @@ def test_other_dtypes_and_layouts_are_accepted(gaussian):
     half = estimate_alpha(torch.from_numpy(x).to(torch.bfloat16))
     assert abs(half.alpha_raw - ref.alpha_raw) < 0.02
     assert estimate_alpha(torch.tensor(x, requires_grad=True)).alpha_raw == estimate_alpha(x).alpha_raw
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert estimate_alpha(read_only) == estimate_alpha(x)
     reversed_view = x[::-1]  # negative strides
     assert estimate_alpha(reversed_view) == estimate_alpha(reversed_view.copy())
     w = np.random.default_rng(1).standard_normal((300, 200))
