@@ -2,14 +2,18 @@
 
 A sweep is a Cartesian product (sweep.config), so inside each (arch, dataset, depth) family the grid is
 the product of the observed eta/b, batch size, width and seed values; a cell of that product with no
-run is counted as missing, a run without an outcome tag as incomplete.
+run is counted as missing, a run without an outcome tag as incomplete. When the sweep file is known, its
+grid (the product of its axis lengths) also fixes the expected total, which catches axis values that
+have no run at all.
 """
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from analysis import schema as S
 from analysis.curves import GROUP_LABEL, trial_axes
@@ -44,13 +48,34 @@ def grid_cells(data: SweepData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=[GROUP_LABEL, S.ETA_B, S.WIDTH, *OUTCOME_COLUMNS])
 
 
+def expected_trials(sweep_file: str | None) -> int | None:
+    """The number of trials a sweep file's grid asks for (product of its axis lengths); None if unknown."""
+    if not sweep_file:
+        return None
+    try:
+        grid = (yaml.safe_load(sweep_file) or {}).get("grid")
+    except (yaml.YAMLError, AttributeError):
+        return None
+    if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
+        return None
+    return math.prod(len(v) for v in grid.values())
+
+
 def outcome_counts(data: SweepData) -> pd.DataFrame:
-    """Per family and in total: how many trials converged, capped, diverged, failed, incomplete, missing."""
+    """Per family and in total: how many trials converged, capped, diverged, failed, incomplete, missing.
+
+    The 'all' row's missing count is the sweep file's expected total minus the runs when the file is
+    known and asks for more, else the sum of the families' missing cells.
+    """
     cells = grid_cells(data)
     per_family = cells.groupby(GROUP_LABEL)[list(OUTCOME_COLUMNS)].sum().reset_index()
     total = pd.DataFrame([{GROUP_LABEL: "all", **per_family[list(OUTCOME_COLUMNS)].sum().to_dict()}])
     out = pd.concat([per_family, total], ignore_index=True)
     out["runs"] = out[[c for c in OUTCOME_COLUMNS if c != S.MISSING]].sum(axis=1)
+    expected = expected_trials(data.meta.get("sweep_file"))
+    if expected is not None:
+        last = out.index[-1]
+        out.loc[last, S.MISSING] = max(int(out.loc[last, S.MISSING]), expected - int(out.loc[last, "runs"]))
     out["cells"] = out["runs"] + out[S.MISSING]
     return out
 

@@ -27,7 +27,8 @@ figcaption { font-size: 0.9em; color: #444; max-width: 70em; }
 {{ grid_summary | safe }}
 <h2>Outcomes</h2>
 <p>Missing = cells of the observed grid (product of eta/b, batch size, width and seed values per model family)
-with no run; incomplete = runs without an outcome tag. Only converged and capped trials enter the statistics.</p>
+with no run; in the "all" row, the sweep file's grid size minus the runs when that is larger. Incomplete = runs
+without an outcome tag. Only converged and capped trials enter the statistics.</p>
 {{ outcome_counts | safe }}
 
 <h2>Claims</h2>

@@ -157,3 +157,17 @@ def test_trial_alpha_falls_back_to_the_layer_table(known_data, opts):
     stripped = SweepData(name="x", **frames)
     computed = C.trial_alpha(stripped, opts, "role_last")
     pd.testing.assert_series_equal(computed.sort_index(), logged.dropna().sort_index(), check_names=False)
+
+
+def test_sweep_file_grid_fixes_the_expected_total(known_data):
+    """An eta/b value with no run at all is invisible in the observed grid; the sweep file's grid shows it."""
+    from analysis.data import SweepData
+
+    text = "name: known\ngrid:\n  eta_over_b: [1.0e-3, 4.0e-3, 8.0e-3, 1.2e-2, 1.6e-2]\n  width: [64, 256, 1024]\n" \
+           "  seed: [0, 1]\n  arch: [fcn, vgg11]\n"
+    frames = {n: known_data.table(n) for n in S.TABLES}
+    with_file = SweepData(name="known", meta={"sweep_file": text}, **frames)
+    total = G.outcome_counts(with_file).set_index(C.GROUP_LABEL).loc["all"]
+    assert total["missing"] == 5 * 3 * 2 * 2 - 26 and total["cells"] == 60
+    assert G.expected_trials("grid: {eta_over_b: [1, 2], seed: [0]}") == 2
+    assert G.expected_trials("not: [a grid") is None and G.expected_trials(None) is None
