@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "make networks compressible (Barsbey et al., NeurIPS 2021).",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in COMMANDS.values():
+    for module in dict.fromkeys(COMMANDS.values()):  # a module may own several commands: register it once
         importlib.import_module(module).register(sub)
     return parser
 
@@ -39,6 +39,10 @@ def main(argv: list[str] | None = None) -> int:
         for line in err.lines:
             print(f"tailsweep: error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # `tailsweep ... | head`: the reader left; not an error worth a traceback.
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("tailsweep: interrupted; finished trials are kept (resume with `tailsweep resume NAME`)",
               file=sys.stderr)
