@@ -19,7 +19,6 @@ from analysis import schema as S
 from analysis.data import SweepData
 from analysis.options import AnalysisOptions
 from analysis.stats import Estimate, correlation_estimate, mean_estimate, slope_estimate
-from core import keys
 
 VERDICTS = ("holds", "contradicted", "inconclusive")
 CLAIM_COLUMNS = ["claim", C.GROUP_LABEL, "statement", "statistic", "predicted", "value", "low", "high",
@@ -117,17 +116,18 @@ CLAIMS: tuple[Claim, ...] = (
 
 
 def claim_inputs(data: SweepData, o: AnalysisOptions) -> dict[str, Inputs]:
-    """Inputs per family label (resolved options expected)."""
+    """Inputs per family label (resolved options expected); a family with no usable trial still gets
+    its rows (every claim inconclusive), so nothing drops silently out of the claims table."""
     trials = C.gap_points(data, o)
     trials["alpha_min_raw"] = trials[S.RUN].map(C.trial_alpha(data, o, "min", raw=True)).astype(float)
     layers, errors = C.layer_points(data, o), C.error_points(data, o)
     accuracy = C.accuracy_points(data, o)
-    retained = pd.concat([C.retained_accuracy(accuracy, m).assign(**{S.METHOD: m})
-                          for m in accuracy[S.METHOD].unique()] or [pd.DataFrame(columns=[S.METHOD, C.GROUP_LABEL])],
+    methods = list(accuracy[S.METHOD].unique()) or [o.method]   # an empty frame still has the columns
+    retained = pd.concat([C.retained_accuracy(accuracy, m).assign(**{S.METHOD: m}) for m in methods],
                          ignore_index=True)
     return {label: Inputs(trials[trials[C.GROUP_LABEL] == label], layers[layers[C.GROUP_LABEL] == label],
                           errors[errors[C.GROUP_LABEL] == label], retained[retained[C.GROUP_LABEL] == label])
-            for label in sorted(trials[C.GROUP_LABEL].unique())}
+            for label in sorted(C.trial_axes(data, usable_only=False)[C.GROUP_LABEL].unique())}
 
 
 def claims_table(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
@@ -162,7 +162,3 @@ def correlations_table(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
             rows.append(row)
     return pd.DataFrame(rows)
 
-
-def alpha_keys_used(o: AnalysisOptions) -> list[str]:
-    """The metric keys behind 'alpha median' and 'alpha min raw' (shown in the report)."""
-    return [keys.alpha_key(o.wset, o.variant, "median"), keys.alpha_key(o.wset, o.variant, "min", raw=True)]

@@ -49,3 +49,23 @@ def test_html_has_grid_outcomes_and_claims(report):
     for name in tables:
         assert f'href="tables/{name}"' in html
     assert any("figure" in line for line in lines) and lines[-1].endswith("index.html")
+
+
+def test_report_on_a_sweep_where_every_trial_diverged(known_data, tmp_path):
+    """Nothing usable: the report still writes, counts the diverged trial and concludes nothing."""
+    from analysis import schema as S
+    from analysis.data import SweepData
+
+    keep = set(known_data.trials[known_data.trials[S.OUTCOME] == "diverged"][S.RUN])
+    frames = {n: known_data.table(n)[known_data.table(n)[S.RUN].isin(keep)] for n in S.TABLES}
+    data = SweepData(name="all-diverged", **frames)
+    page = write_report(data, tmp_path, FAST, progress=None)
+    html = page.read_text()
+    import pandas as pd
+
+    assert (tmp_path / "figures" / "outcomes.png").stat().st_size > 1000
+    counts = pd.read_csv(tmp_path / "tables" / "outcome_counts.csv").set_index("group")
+    assert counts.loc["all", ["diverged", "runs"]].tolist() == [1, 1]
+    claims = pd.read_csv(tmp_path / "tables" / "claims.csv")
+    assert set(claims["verdict"]) == {"inconclusive"}
+    assert 'class="holds"' not in html and 'class="contradicted"' not in html
