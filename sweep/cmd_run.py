@@ -72,8 +72,7 @@ def trial_outcome(store: TrialStore, spec_hash: str) -> str:
     outcome = store.outcome(spec_hash)
     if outcome is not None:
         return outcome
-    failure = getattr(store, "failure", None)   # FAILED marker, where the trial store keeps one
-    if failure is not None and failure(spec_hash):
+    if store.failure(spec_hash) is not None:   # the last attempt raised (Ray may still retry it)
         return "failed"
     return UNFINISHED if store.files(spec_hash).spec.exists() else PENDING
 

@@ -113,12 +113,14 @@ def run_planned_trial(config: dict[str, Any], context: TrialContext) -> None:
         raise RuntimeError(f"storage root {root} is not visible on node {os.uname().nodename}: a multi-node "
                            "sweep needs a storage path every node mounts (--storage)")
     store = TrialStore(Layout(root), context.sweep)
-    if store.is_done(spec_hash):
+    name, spec = context.planned(spec_hash, store)
+    tracker = Tracker(context.tracking)
+    if store.is_done(spec_hash):   # finished by an earlier attempt: never retrain; MLflow catches up
+        tracker.upload_finished(store, spec_hash, name)
         tune.report({"outcome": store.outcome(spec_hash), "skipped": True})
         return
-    name, spec = context.planned(spec_hash, store)
     _use_trial_cpus()
-    logger = Tracker(context.tracking).trial_logger(store, spec, name)
+    logger = tracker.trial_logger(store, spec, name)
     hooks = _TuneHooks(logger, context.checkpoint_every_s)
     callbacks = [MetricsCallback(hooks.metrics),
                  SnapshotCallback(store.snapshot_saver(spec_hash), every=spec.train.snapshot_every),

@@ -10,10 +10,14 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import torch
 from ray import tune
 
 from core import keys
+from core.callbacks import SnapshotCallback
+from core.pipeline import run_trial
 from core.result import TrialResult
 from sweep import launch
 from sweep.cli import main
@@ -21,7 +25,8 @@ from sweep.config import load_sweep
 from sweep.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED
 from sweep.paths import Layout, TrialFiles
 from sweep.tracking import TrackingConfig, Tracker
-from sweep.trainable import TrialContext, make_plan
+from sweep.trainable import CHECKPOINT_CHECK_ITERS, TrialContext, make_plan
+from sweep.trial_store import TrialStore
 from tests.conftest import tiny_sweep_text
 
 pytestmark = pytest.mark.usefixtures("ray_session")
@@ -139,18 +144,32 @@ def test_rerun_trains_nothing_and_larger_grid_adds_only_new_trials(finished, wri
     assert len(done) == 6 and {h: done[h] for h in before_done} == before_done   # old ones untouched
 
 
-class _StopAfterFirstTrial(tune.Callback):
-    """Ctrl-C, the way Tune hears it (SIGUSR1 = its stop signal), once the first trial has completed."""
+class _Interrupt(tune.Callback):
+    """Ctrl-C, the way Tune hears it (SIGUSR1 is its stop signal), once: after the first completed trial or
+    the first checkpoint. Armed by a file, because Tuner.restore brings the run's callbacks back too."""
+
+    def __init__(self, armed: Path, on: str):
+        self.armed, self.on = armed, on
+        armed.touch()
+
+    def _fire(self, event: str) -> None:
+        if event == self.on and self.armed.exists():
+            self.armed.unlink()
+            os.kill(os.getpid(), signal.SIGUSR1)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        os.kill(os.getpid(), signal.SIGUSR1)
+        self._fire("trial_complete")
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self._fire("checkpoint")
 
 
 def test_interrupted_sweep_resumes_to_one_run_per_trial(write_sweep, tmp_path, monkeypatch, capsys):
     path = write_sweep(tiny_sweep_text("stopped", etas=(1.0e-3, 2.0e-3, 4.0e-3), widths=(16,), concurrent=1))
     root = tmp_path / "store"
     with monkeypatch.context() as patch:
-        patch.setattr(launch, "build_tuner", partial(launch.build_tuner, callbacks=[_StopAfterFirstTrial()]))
+        patch.setattr(launch, "build_tuner",
+                      partial(launch.build_tuner, callbacks=[_Interrupt(tmp_path / "armed", "trial_complete")]))
         assert main(["run", str(path), "--storage", str(root)]) == EXIT_INTERRUPTED
     first = _done_mtimes(root, "stopped")
     assert 1 <= len(first) < 3
@@ -206,3 +225,42 @@ def test_quarter_gpu_trials_pack_four_to_a_logical_gpu_and_run_on_cpu(write_swee
     assert seen.resources == [{"CPU": 0.5, "GPU": 0.25}] * 4
     assert seen.most == 4                       # four quarter-GPU trials at once on one GPU
     assert len(_done_mtimes(layout.root, "packed")) == 4
+
+
+def test_restored_trial_continues_from_its_checkpoint_bit_for_bit(write_sweep, tmp_path, monkeypatch):
+    path = write_sweep(tiny_sweep_text("midway", etas=(4.0e-3,), widths=(16,), max_iters=2000))
+    root = tmp_path / "store"
+    with monkeypatch.context() as patch:
+        patch.setattr(launch, "build_tuner",
+                      partial(launch.build_tuner, callbacks=[_Interrupt(tmp_path / "armed", "checkpoint")]))
+        assert main(["run", str(path), "--storage", str(root)]) == EXIT_INTERRUPTED
+    assert not _done_mtimes(root, "midway")
+    assert main(["resume", "midway", "--storage", str(root)]) == EXIT_OK
+    (trial,) = load_sweep(path).trials
+    (tune_dir,) = [p for p in Layout(root).ray_dir("midway").iterdir() if p.name.startswith(trial.name)]
+    progress = pd.read_csv(tune_dir / "progress.csv")
+    restarts = progress.index[progress["iterations_since_restore"] == 1].tolist()
+    assert len(restarts) == 2                     # the first start and the restore
+    first_after_restore = progress["iteration"][restarts[1]]
+    assert first_after_restore > CHECKPOINT_CHECK_ITERS   # continued from a checkpoint, not from iteration 0
+    # ... and bit-for-bit: the same final weights as one uninterrupted run (1 thread, as in the trial)
+    expected: dict = {}
+
+    def keep_final(tag, weights):
+        if tag == "final":
+            expected.update(weights)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        direct = run_trial(trial.spec, [SnapshotCallback(keep_final)])
+    finally:
+        torch.set_num_threads(threads)
+    store = TrialStore(Layout(root), "midway")
+    recorded = TrialResult.from_json(store.files(trial.spec_hash).result.read_text())
+    assert (direct.status, direct.iterations) == (recorded.status, recorded.iterations)
+    saved = store.load_snapshot(trial.spec_hash, "final")
+    assert saved.keys() == expected.keys() and all(torch.equal(saved[k], expected[k]) for k in saved)
+    (run,) = _runs(root, "midway")                # one MLflow run, no step point logged twice
+    history = _client(root).get_metric_history(run.info.run_id, "train/loss")
+    assert len({m.step for m in history}) == len(history)
