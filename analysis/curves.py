@@ -21,7 +21,6 @@ from core import keys
 KAPPA, GROUP_LABEL, LOG_WIDTH = "kappa", "group", "log_width"
 DENSE_ACC, REL_ACC, GEN_ERROR = "dense_acc", "rel_acc", "gen_error"
 AXES = (S.RUN, S.ARCH, S.DATASET, S.DEPTH, S.ETA_B, S.BATCH, S.WIDTH, S.SEED)
-CURVE_KEYS = (S.ARCH, S.DATASET, S.DEPTH, S.ETA_B, S.WIDTH)
 
 
 def trial_axes(data: SweepData, usable_only: bool = True) -> pd.DataFrame:

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Mapping
 
 import pandas as pd
 
 from analysis import schema as S
 
-REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "trials": (S.RUN, S.RUN_NAME, S.SPEC_HASH, S.OUTCOME, S.VERSION),
     "layers": (S.RUN, S.LAYER, S.LAYER_NAME, S.ROLE, S.SHAPE, S.N_ENTRIES),
     "alphas": (S.RUN, S.WSET, S.LAYER, S.ROLE, S.N_ENTRIES, S.VARIANT, S.ALPHA, S.ALPHA_RAW),
@@ -16,7 +17,7 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "errors": (S.RUN, S.WSET, S.LAYER, S.ROLE, S.N_ENTRIES, S.METHOD, S.CENTER, S.RATIO, S.ERROR),
     "ratios": (S.RUN, S.WSET, S.METHOD, S.RATIO, S.PRUNED_ACC, S.PRUNED_LOSS, S.REMAINING, S.SV_REMOVED),
     "steps": (S.RUN, S.KEY, S.STEP, S.VALUE, S.LAYER),
-}
+})
 
 
 @dataclass(frozen=True, eq=False)

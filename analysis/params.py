@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import ast
 import math
+from types import MappingProxyType
 from typing import Any
 
-_SPECIAL = {"None": None, "True": True, "False": False, "nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+_SPECIAL = MappingProxyType({"None": None, "True": True, "False": False, "nan": math.nan, "inf": math.inf,
+                             "-inf": -math.inf})
 
 
 def parse_param(text: str) -> Any:

@@ -7,6 +7,7 @@ a report over a sweep with missing or diverged trials still has every figure.
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from matplotlib.figure import Figure
 from analysis import schema as S
 from analysis.curves import GEN_ERROR, GROUP_LABEL, KAPPA
 
-ROLE_COLORS = {"first": "tab:blue", "hidden": "tab:orange", "last": "tab:green"}
+ROLE_COLORS = MappingProxyType({"first": "tab:blue", "hidden": "tab:orange", "last": "tab:green"})
 ROLE_ORDER = ("first", "hidden", "last")
 ALPHA_NORM = colors.Normalize(vmin=1.0, vmax=2.0)
 
