@@ -9,7 +9,6 @@ from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
 from sweep.cli import main
 from sweep.cmd_run import resolve_locations
 from sweep.config import load_sweep, parse_sweep
-from sweep.errors import UserError
 from sweep.naming import fmt_number, run_name
 from tests.conftest import tiny_sweep_text
 
