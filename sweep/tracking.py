@@ -106,6 +106,9 @@ class TrackingConfig:
 def _mlflow_env(config: TrackingConfig) -> None:
     # setdefault: a value the user exported wins over ours.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    # MLflow prints two "View run ... at" lines to stdout per ended run on a server: noise times
+    # hundreds of trials in Ray's console.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if config.remote:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(config.http_max_retries))
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")

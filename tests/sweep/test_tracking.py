@@ -34,7 +34,8 @@ def mlflow_env(monkeypatch) -> None:
     # The adapter setdefault()s MLflow's HTTP retry settings; setenv-then-delenv records each variable's
     # original state with monkeypatch, so it is restored after the test.
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT",
+                 "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"):
         monkeypatch.setenv(name, "unset")
         monkeypatch.delenv(name)
 

@@ -232,6 +232,17 @@ def test_survival_known_answer() -> None:
     assert x.tolist() == [3.0, 3.0, 1.0, 1.0] and surv.tolist() == [0.2, 0.4, 0.6, 0.8]
 
 
+def test_survival_subsampling_keeps_the_extremes_and_the_curve() -> None:
+    values = np.random.default_rng(0).standard_t(1.5, size=100_001)   # odd: no two entries tie in |v - median|
+    x, surv = artifacts.survival(values)
+    xs, ss = artifacts.survival(values, max_points=500)
+    assert 300 < xs.size <= 500
+    np.testing.assert_array_equal(xs[:10], x[:10])          # the ten largest entries are all drawn
+    assert xs[-1] == x[-1] and ss[-1] == surv[-1]
+    idx = np.searchsorted(-x, -xs)                          # every kept point lies on the full curve
+    np.testing.assert_array_equal(surv[idx], ss)
+
+
 def test_tail_line_passes_through_exact_pareto_quantiles() -> None:
     n, alpha = 1000, 1.5
     k = np.arange(1, n + 1)
