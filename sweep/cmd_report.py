@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
             default_out = Path(args.bundle).expanduser() / "report"
             return analysis_cli.run_report(args, tracking_uri=None, default_out=default_out)
         uri, layout, text = sweep_source(args.name, args.tracking_uri, args.storage)
-        return analysis_cli.run_report(args, tracking_uri=uri, default_out=layout.sweep_dir(args.name) / "report",
+        return analysis_cli.run_report(args, tracking_uri=uri, default_out=layout.report_dir(args.name),
                                        sweep_file=text)
     except AnalysisInputError as err:
         raise UserError(str(err)) from None

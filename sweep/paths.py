@@ -3,6 +3,7 @@
     ROOT/mlflow.db                       default MLflow tracking store (SQLite)
     ROOT/artifacts/                      MLflow artifact root (absolute location)
     ROOT/sweeps/NAME/sweep.yaml          the sweep file as launched
+    ROOT/sweeps/NAME/report/             `tailsweep report NAME` output (index.html, figures/, tables/)
     ROOT/sweeps/NAME/ray/                Ray Tune's experiment storage (checkpoints, restore state)
     ROOT/sweeps/NAME/trials/HASH/        one trial directory, the source of truth:
         spec.json, result.json, weights/*.safetensors, plots/*.png, mlflow_run_id, DONE (written last)
@@ -65,6 +66,9 @@ class Layout:
 
     def sweep_file(self, name: str) -> Path:
         return self.sweep_dir(name) / "sweep.yaml"
+
+    def report_dir(self, name: str) -> Path:
+        return self.sweep_dir(name) / "report"
 
     def ray_dir(self, name: str) -> Path:
         return self.sweep_dir(name) / "ray"
