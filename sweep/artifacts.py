@@ -63,9 +63,12 @@ def save_weights(path: Path, weights: Mapping[str, "torch.Tensor"]) -> Path:
     """Write a state dict as safetensors (no pickle), atomically."""
     from safetensors.torch import save_file
 
+    from core.weights_io import order_metadata
+
     # safetensors wants contiguous CPU tensors that share no storage.
     tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in weights.items()}
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp)))
+    # safetensors does not keep insertion order; the metadata does, so `inspect` knows which layer is last.
+    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=order_metadata(tensors)))
 
 
 def load_weights(path: Path) -> dict[str, "torch.Tensor"]:

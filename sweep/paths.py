@@ -95,6 +95,7 @@ class TrialFiles:
     run_id = property(lambda self: self.dir / "mlflow_run_id")
     synced = property(lambda self: self.dir / "SYNCED")
     done = property(lambda self: self.dir / "DONE")
+    failed = property(lambda self: self.dir / "FAILED")
 
     def is_done(self) -> bool:
         return self.done.exists() and self.result.exists()

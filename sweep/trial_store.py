@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tailsweep.trials")
 # Not yet in sweep.paths.TrialFiles (the lead's contract file): the one place this name is spelled.
-FAILED_FILE = "FAILED"
 
 
 def store_key(uri: str) -> str:
@@ -138,7 +137,7 @@ class TrialStore:
                 if outcome.startswith("error"):
                     log.warning("trial %s: plot %s failed (%s); the record is kept", spec_hash, name, outcome)
         artifacts.atomic_write_text(files.done, json.dumps({"status": result.status, "iterations": result.iterations}))
-        (files.dir / FAILED_FILE).unlink(missing_ok=True)   # a retry succeeded: the trial is finished
+        (files.failed).unlink(missing_ok=True)   # a retry succeeded: the trial is finished
         return True
 
     def write_failure(self, spec_hash: str, error: str) -> int:
@@ -147,7 +146,7 @@ class TrialStore:
         files = self.files(spec_hash)
         if files.is_done():
             return 0
-        path = files.dir / FAILED_FILE
+        path = files.failed
         attempts = (_read_json(path).get("attempts", 0) if path.exists() else 0) + 1
         artifacts.atomic_write_text(path, json.dumps({"error": str(error), "attempts": attempts}, indent=1))
         return attempts
@@ -155,7 +154,7 @@ class TrialStore:
     def failure(self, spec_hash: str) -> str | None:
         """The last failed attempt's error, for an unfinished trial; None otherwise."""
         files = self.files(spec_hash)
-        path = files.dir / FAILED_FILE
+        path = files.failed
         if files.is_done() or not path.exists():
             return None
         return _read_json(path)["error"]
