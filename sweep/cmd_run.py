@@ -40,8 +40,9 @@ class Locations:
 
 
 def resolve_locations(storage_flag: str | None, uri_flag: str | None, sweep: SweepSpec | None) -> Locations:
-    if uri_flag is not None and check_tracking_uri(uri_flag):
-        raise UserError(f"--tracking-uri: {check_tracking_uri(uri_flag)}")
+    problem = check_tracking_uri(uri_flag) if uri_flag is not None else None
+    if problem:
+        raise UserError(f"--tracking-uri: {problem}")
     from_file = sweep.storage if sweep else None
     layout = Layout(resolve_root(storage_flag, from_file))
     uri = uri_flag or (sweep.tracking_uri if sweep else None)
@@ -56,8 +57,9 @@ def locate(args: argparse.Namespace, name: str) -> tuple[Locations, SweepSpec]:
     layout = Layout(resolve_root(args.storage))
     saved = layout.sweep_file(name)
     if not saved.is_file():
-        raise UserError(f"NAME: no sweep {name!r} under {layout.root} (pass the --storage it was started with; "
-                        f"sweeps there: {', '.join(_sweep_names(layout)) or 'none'})")
+        raise UserError(f"NAME: no sweep {name!r} under {layout.root} (pass --storage with the root it was "
+                        f"started with, from its flag or sweep file; sweeps here: "
+                        f"{', '.join(_sweep_names(layout)) or 'none'})")
     sweep = load_sweep(saved)
     return resolve_locations(args.storage, args.tracking_uri, sweep), sweep
 
@@ -117,12 +119,11 @@ def _save_sweep_file(loc: Locations, sweep: SweepSpec, uri_flag: str | None) -> 
 
 def cmd_run(args: argparse.Namespace) -> int:
     sweep = load_sweep(args.sweep_file)
-    if args.dry_run:
-        loc = resolve_locations(args.storage, args.tracking_uri, sweep)
-        layout_exists = loc.layout.sweep_dir(sweep.name).is_dir()
-        _print_plan(sweep, TrialStore(loc.layout, sweep.name) if layout_exists else None)
-        return EXIT_OK
     loc = resolve_locations(args.storage, args.tracking_uri, sweep)
+    if args.dry_run:   # reads, never writes: states come from trial directories that already exist
+        known = loc.layout.sweep_dir(sweep.name).is_dir()
+        _print_plan(sweep, TrialStore(loc.layout, sweep.name) if known else None)
+        return EXIT_OK
     from sweep.launch import require_shared_storage
     require_shared_storage(args.address, loc.storage_given)
     _save_sweep_file(loc, sweep, args.tracking_uri)
@@ -176,6 +177,10 @@ def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bo
     pending = _pending(store, sweep.trials, finished)
     print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {len(sweep.trials) - len(pending)} already finished; "
           f"storage {loc.layout.root}; MLflow {loc.tracking.display}", flush=True)
+    started = sum(1 for t in pending if store.files(t.spec_hash).spec.exists())
+    if started and not restore:
+        print(f"tailsweep: {started} trials were interrupted earlier and start over; `tailsweep resume {sweep.name}` "
+              "continues them from their checkpoints instead", file=sys.stderr)
     outcomes: list[FitOutcome] = []
     if pending:
         launch.init_ray(address)
