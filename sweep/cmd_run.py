@@ -228,37 +228,35 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 # ---- registration ---------------------------------------------------------------------------------
 def register(sub: argparse._SubParsersAction) -> None:
-    """Adds run, resume and status. sweep/cli.py lists all three names against this module, so it is
-    called once per name: add only what is missing."""
-    if "run" not in sub.choices:
-        p = sub.add_parser("run", help="run a sweep file (finished trials are skipped)",
-                           description="Validate SWEEP.yaml, then run every trial of its grid that has no "
-                                       "finished record on Ray Tune, logging each to MLflow. Exit codes: 0 done, "
-                                       "1 some trials failed, 2 bad input, 130 interrupted.")
-        p.add_argument("sweep_file", metavar="SWEEP.yaml", help="the sweep file (see configs/quick.yaml)")
-        p.add_argument("--dry-run", action="store_true",
-                       help="validate and print the grid (spec hash, run name, axis values); start and write nothing")
-        _add_address(p)
-        add_location_options(p)
-        p.set_defaults(func=cmd_run)
-    if "resume" not in sub.choices:
-        p = sub.add_parser("resume", help="continue an interrupted sweep from its checkpoints",
-                           description="Restore the sweep's Ray Tune state: unfinished and errored trials go on "
-                                       "from their last checkpoint, finished ones are not retrained.")
-        p.add_argument("name", metavar="NAME", help="the sweep's name (its 'name:')")
-        p.add_argument("--restart-errored", action="store_true",
-                       help="start errored trials over instead of continuing from their last checkpoint")
-        _add_address(p)
-        add_location_options(p)
-        p.set_defaults(func=cmd_resume)
-    if "status" not in sub.choices:
-        p = sub.add_parser("status", help="count a sweep's trials by outcome",
-                           description="Counts by outcome (converged, capped, diverged, failed, unfinished, "
-                                       "pending) read from the trial directories.")
-        p.add_argument("name", metavar="NAME", help="the sweep's name (its 'name:')")
-        p.add_argument("--trials", action="store_true", help="also list every trial with its outcome")
-        add_location_options(p)
-        p.set_defaults(func=cmd_status)
+    """Adds run, resume and status (sweep/cli.py lists all three names against this module)."""
+    p = sub.add_parser("run", help="run a sweep file (finished trials are skipped)",
+                       description="Validate SWEEP.yaml, then run every trial of its grid that has no finished "
+                                   "record on Ray Tune, logging each to MLflow. Exit codes: 0 done, 1 some "
+                                   "trials failed, 2 bad input, 130 interrupted.")
+    p.add_argument("sweep_file", metavar="SWEEP.yaml", help="the sweep file (see configs/quick.yaml)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="validate and print the grid (spec hash, run name, axis values); start and write nothing")
+    _add_address(p)
+    add_location_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("resume", help="continue an interrupted sweep from its checkpoints",
+                       description="Restore the sweep's Ray Tune state: unfinished and errored trials go on from "
+                                   "their last checkpoint, finished ones are not retrained.")
+    p.add_argument("name", metavar="NAME", help="the sweep's name (its 'name:')")
+    p.add_argument("--restart-errored", action="store_true",
+                   help="start errored trials over instead of continuing from their last checkpoint")
+    _add_address(p)
+    add_location_options(p)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("status", help="count a sweep's trials by outcome",
+                       description="Counts by outcome (converged, capped, diverged, failed, unfinished, pending) "
+                                   "read from the trial directories.")
+    p.add_argument("name", metavar="NAME", help="the sweep's name (its 'name:')")
+    p.add_argument("--trials", action="store_true", help="also list every trial with its outcome")
+    add_location_options(p)
+    p.set_defaults(func=cmd_status)
 
 
 def _add_address(parser: argparse.ArgumentParser) -> None:
