@@ -1,13 +1,13 @@
 """Sweep benchmarks (issue 4), each against a baseline measured in the same run.
 
     python bench/bench_sweep.py throughput [--subset N] [--cap ITERS]
-    python bench/bench_sweep.py tracking [--repeats 3] [--trial NAME]
+    python bench/bench_sweep.py tracking [--repeats 3] [--trial NAME|all]
     python bench/bench_sweep.py            # both
 
 throughput  configs/quick.yaml on a 2-CPU Ray: 2 concurrent 1-CPU trials vs 1 trial at a time with 2 CPUs,
             through the real driver (trial directories, MLflow SQLite, Tune). Prints trials/hour of each
             and their ratio (target >= 1.7x).
-tracking    one quick.yaml trial in this process (1 torch thread), three ways, interleaved, medians:
+tracking    one quick.yaml trial (or, with --trial all, the whole 12-trial grid, summed) in this process (1 torch thread), three ways, interleaved, medians:
             bare run_trial; + its trial directory (snapshots, result.json, plots; no MLflow); + MLflow
             (the trial's TrialLogger: batched step metrics, the final upload of metrics and artifacts).
             Prints the MLflow overhead relative to the trial without it (target <= 5%).
@@ -108,15 +108,17 @@ def _one(spec, name: str, root: Path, mode: str) -> tuple[float, float]:
 def tracking(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     sweep = load_sweep(QUICK)
-    trial = next(t for t in sweep.trials if t.name.startswith(args.trial))
-    print(f"trial {trial.name} ({trial.spec_hash}), {args.repeats} repeats, 1 torch thread", flush=True)
+    trials = sweep.trials if args.trial == "all" else [next(t for t in sweep.trials if t.name.startswith(args.trial))]
+    label = "all quick.yaml trials (sums)" if args.trial == "all" else f"trial {trials[0].name} ({trials[0].spec_hash})"
+    print(f"{label}, {args.repeats} repeats, 1 torch thread", flush=True)
     modes = ("bare", "trial dir", "mlflow")
     times: dict[str, list[tuple[float, float]]] = {m: [] for m in modes}
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
-        _one(trial.spec, trial.name, Path(tmp) / "warm", "mlflow")   # imports, first SQLite connection
+        _one(trials[0].spec, trials[0].name, Path(tmp) / "warm", "mlflow")   # imports, first SQLite connection
         for r in range(args.repeats):
             for m in modes:
-                times[m].append(_one(trial.spec, trial.name, Path(tmp) / f"{m.replace(' ', '_')}{r}", m))
+                per_trial = [_one(t.spec, t.name, Path(tmp) / f"{m.replace(' ', '_')}{r}", m) for t in trials]
+                times[m].append((sum(w for w, _ in per_trial), sum(c for _, c in per_trial)))
                 print(f"  {m:10s} wall {times[m][-1][0]:7.2f} s  cpu {times[m][-1][1]:7.2f} s", flush=True)
     for i, clock in enumerate(("wall", "cpu")):
         med = {m: statistics.median(t[i] for t in v) for m, v in times.items()}
@@ -133,7 +135,7 @@ def main() -> None:
     ap.add_argument("--subset", type=int, default=None, help="throughput: run only N of the 12 quick trials")
     ap.add_argument("--cap", type=int, default=None, help="throughput: override max_iters (a smoke run)")
     ap.add_argument("--repeats", type=int, default=3, help="tracking: repeats per mode")
-    ap.add_argument("--trial", default="etab8e-3-w256", help="tracking: the quick trial (run-name prefix)")
+    ap.add_argument("--trial", default="etab8e-3-w256", help="tracking: the quick trial (run-name prefix), or 'all' for the whole demo grid")
     args = ap.parse_args()
     print(f"bench_sweep on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}, load {os.getloadavg()[0]:.1f}")
     if args.which in ("throughput", "both"):
