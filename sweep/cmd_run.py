@@ -149,14 +149,24 @@ class FitOutcome:
     known: frozenset      # spec hashes of the trials Tune knew
 
 
+def _cause(err: BaseException) -> str:
+    """One line for a Tune crash: a TuneError's text is a whole traceback whose last line names the cause."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if type(err).__name__ == "TuneError" and lines:   # (Ray is imported lazily: compare by name)
+        return lines[-1]
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"
+
+
 def _fit(tuner, store: TrialStore) -> FitOutcome:
     try:
         results = tuner.fit()
     except Exception as err:  # noqa: BLE001 - any Tune crash: report it; finished trials are kept
-        print(f"tailsweep: sweep {store.sweep} stopped: {type(err).__name__}: {err}", file=sys.stderr)
+        print(f"tailsweep: sweep {store.sweep} stopped: {_cause(err)}", file=sys.stderr)
         return FitOutcome(0, True, False, frozenset())
+    # A trial killed before its first report (e.g. by Ray's memory monitor) has no config in its Result:
+    # count errors over the whole ResultGrid, or such trials would look merely interrupted (exit 130).
     known = {r.config["trial"]: r.error for r in results if r.config and "trial" in r.config}
-    return FitOutcome(errored=sum(1 for e in known.values() if e is not None), crashed=False,
+    return FitOutcome(errored=results.num_errors, crashed=False,
                       stopped_early=any(e is None and not store.is_done(h) for h, e in known.items()),
                       known=frozenset(known))
 
@@ -206,6 +216,11 @@ def _finish(store: TrialStore, sweep: SweepSpec, loc: Locations, outcomes: Seque
         print(f"tailsweep: {unfinished} trials not finished; finished ones are kept; continue with "
               f"`tailsweep resume {sweep.name}" + (f" --storage {loc.layout.root}`" if loc.storage_given else "`"),
               file=sys.stderr)
+    errored = sum(o.errored for o in outcomes)
+    if errored:
+        print(f"tailsweep: {errored} trials errored (Ray gave up after resources.max_failures="
+              f"{sweep.resources.max_failures} retries; their errors are above); `tailsweep resume` retries them "
+              "from their last checkpoints, `--restart-errored` from the start", file=sys.stderr)
     if counts["failed"] or any(o.errored or o.crashed for o in outcomes):
         return EXIT_TRIALS_FAILED
     return EXIT_INTERRUPTED if unfinished else EXIT_OK

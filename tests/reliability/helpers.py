@@ -331,6 +331,14 @@ def run_record(uri: str, run) -> dict:
             "histories": histories, "artifacts": sorted(artifacts)}
 
 
+def assert_same_run(record: dict, reference: dict, name: str) -> None:
+    """A faulted sweep's run holds what the undisturbed reference run holds. Run names follow each sweep's
+    varying axes, so a sweep over part of the grid may name the same trial differently: the name is
+    checked against the sweep's own plan instead."""
+    assert record["name"] == name
+    assert {**record, "name": None} == {**reference, "name": None}
+
+
 def trial_dir_histories(files: TrialFiles) -> dict[str, list[tuple[int, str]]]:
     """The step history a trial directory's result.json holds, in run_record's form."""
     out: dict[str, list[tuple[int, str]]] = {}

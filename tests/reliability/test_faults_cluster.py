@@ -85,6 +85,6 @@ def test_sweep_completes_after_its_worker_node_is_removed(spawn, tmp_path, refer
     for trial in trials:
         files = helpers.trial_files(root, NAME, trial.spec_hash)
         assert files.is_done()
-        assert records[trial.spec_hash] == reference_records[trial.spec_hash]
+        helpers.assert_same_run(records[trial.spec_hash], reference_records[trial.spec_hash], trial.name)
         assert helpers.result_without_timing(files) == helpers.result_without_timing(
             helpers.trial_files(reference.root, reference.sweep, trial.spec_hash))
