@@ -62,6 +62,8 @@ SWEEP_FILES = [
      "compress.methods: unknown value 'random' (allowed: magnitude, singular, node)"),
     ("ratio-above-one", edit("ratios: [0.0, 0.5]", "ratios: [0.0, 1.5]"),
      "compress.ratios: values must lie in [0, 1], got [1.5]"),
+    ("ratio-below-zero", edit("ratios: [0.0, 0.5]", "ratios: [-0.1, 0.5]"),
+     "compress.ratios: values must lie in [0, 1], got [-0.1]"),
     ("depth-for-vgg", edit("arch: fcn", "arch: vgg11"), "model.depth: only applies to arch 'fcn'"),
     ("fractional-gpus-above-one", edit("gpus_per_trial: 0", "gpus_per_trial: 1.5"),
      "resources.gpus_per_trial: above 1 must be a whole number, got 1.5"),
@@ -128,18 +130,26 @@ def test_every_problem_is_reported_at_once(sandbox, capsys):
     (["status", "a/b"], "NAME: invalid sweep name 'a/b'"),
     (["inspect", "truncated.safetensors"], "truncated.safetensors: not a readable safetensors or torch file"),
     (["inspect", "good.yaml"], "good.yaml: not a readable safetensors or torch file"),
+    (["inspect", "list.pt"], "list.pt: not a state dict: the file holds a list, not a mapping of parameter names"),
+    (["inspect", "mixed.pt"], "mixed.pt: not a state dict: entry 'n' holds a value of type int, not a tensor"),
+    (["inspect", "empty.safetensors"], "empty.safetensors: empty file"),
 ], ids=["missing-file", "binary-file", "cluster-without-shared-storage", "bad-tracking-flag", "resume-unknown-name",
-        "status-bad-name", "inspect-truncated-safetensors", "inspect-not-a-state-dict"])
+        "status-bad-name", "inspect-truncated-safetensors", "inspect-not-a-state-dict", "inspect-torch-list",
+        "inspect-non-tensor-entry", "inspect-empty-file"])
 def test_bad_command_line(argv, expected, sandbox, capsys):
     (sandbox / "good.yaml").write_text(GOOD)
     (sandbox / "binary.yaml").write_bytes(b"\x80\x81\xfe\xff" * 8)
     from safetensors.torch import save
     import torch
     (sandbox / "truncated.safetensors").write_bytes(save({"w": torch.ones(64, 64)})[:200])
+    torch.save([torch.ones(4, 4)], sandbox / "list.pt")
+    torch.save({"w": torch.ones(4, 4), "n": 3}, sandbox / "mixed.pt")
+    (sandbox / "empty.safetensors").write_bytes(b"")
+    made = sorted(p.name for p in sandbox.iterdir())
     code, lines = _run(argv, capsys)
     assert code == EXIT_BAD_INPUT
     assert len(lines) == 1 and expected in lines[0], lines
-    _assert_nothing_written(sandbox, "good.yaml", "binary.yaml", "truncated.safetensors")
+    _assert_nothing_written(sandbox, *made)
 
 
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
