@@ -28,7 +28,8 @@ class WeightsFileError(ValueError):
 
 
 # torch.load(weights_only=True) on a pickled model names the class it refused.
-_PICKLED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+# torch words it "Unsupported global: GLOBAL x" or (2.13) "Trying to load unsupported GLOBAL x whose ...".
+_PICKLED_GLOBAL = re.compile(r"(?i)unsupported global(?::? GLOBAL)? (\S+)")
 _UNPICKLER_REASON = re.compile(r"WeightsUnpickler error:\s*(\S[^\n]*)")
 
 

@@ -177,9 +177,10 @@ def test_a_malicious_torch_file_is_refused_without_running_it(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert main(["inspect", "evil.pt"]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err.splitlines()
-    # Refused as bad input, one line naming the file. (The wording is core.weights_io's; for a blocked
-    # *function* global torch words its refusal differently from a class's, so it is not pinned here.)
+    # Refused as bad input, one line naming the file and the refused global (never torch's advice to
+    # retry with weights_only=False).
     assert len(err) == 1 and err[0].startswith("tailsweep: error: evil.pt: "), err
+    assert "pickled Python objects (posix.mkdir)" in err[0] and "weights_only" not in err[0], err
     assert not target.exists()                      # the payload never ran
 
 
