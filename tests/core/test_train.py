@@ -112,3 +112,17 @@ def test_batch_larger_than_the_training_set_is_rejected(data):
     model = build_model(MODEL, data.in_shape, data.n_classes, seed=0)
     with pytest.raises(ValueError, match="batch_size"):
         train(model, data, TrainSpec(), lr=0.1, batch_size=10_000, seed=0)
+
+
+def test_progress_lines_show_iteration_metrics_and_outcome(data):
+    import io
+
+    from core.callbacks import ProgressCallback
+
+    stream = io.StringIO()
+    _run(data, TrainSpec(max_iters=400, test_every=200, alpha_every=0),
+         callbacks=[ProgressCallback(every_seconds=0.0, stream=stream, prefix="[t] ")])
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("[t] it 200 batch/loss=")
+    assert any(line.startswith("[t] it 200 ") and "test/acc=" in line for line in lines)
+    assert lines[-1].startswith("[t] it 400 capped")
