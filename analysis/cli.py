@@ -38,6 +38,17 @@ def check_report_source(args: argparse.Namespace) -> None:
         raise AnalysisInputError("give a sweep NAME or --bundle DIR (exactly one)")
 
 
+def check_out_dir(path: Path, flag: str = "--out") -> Path:
+    """``path`` must be (or be creatable as) a folder: checked before any loading, so a file in the way
+    is a one-line input error, not a traceback after the work is done."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise AnalysisInputError(f"{flag}: {folder} exists and is not a folder (give a folder path)")
+            return path
+    return path
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -53,6 +64,7 @@ def run_report(args: argparse.Namespace, *, tracking_uri: str | None, default_ou
         options = AnalysisOptions(wset=args.wset, variant=args.variant, method=args.method, n_boot=args.n_boot)
     except ValueError as err:
         raise AnalysisInputError(str(err)) from None
+    out = check_out_dir(Path(args.out).expanduser() if args.out else default_out)
     if args.bundle is not None:
         from analysis.bundle import load_bundle
 
@@ -66,7 +78,6 @@ def run_report(args: argparse.Namespace, *, tracking_uri: str | None, default_ou
         _progress(f"report: reading sweep {args.name!r} from {tracking_uri}")
         data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file,
                           progress=lambda m: _progress(f"report: {m}"))
-    out = Path(args.out).expanduser() if args.out else default_out
     page = write_report(data, out, options, progress=_progress)
     print(page)
     return 0
@@ -80,6 +91,7 @@ def run_export(args: argparse.Namespace, *, tracking_uri: str | None, sweep_file
     if tracking_uri is None:
         raise AnalysisInputError("give --tracking-uri URI "
                                  "(or use `tailsweep export`, which finds the default store)")
+    check_out_dir(Path(args.out).expanduser())
     _progress(f"export: reading sweep {args.name!r} from {tracking_uri}")
     data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file,
                       progress=lambda m: _progress(f"export: {m}"))

@@ -7,6 +7,7 @@ empty store.
 from __future__ import annotations
 
 import importlib.metadata
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -36,8 +37,17 @@ def _check_uri(tracking_uri: str) -> None:
                                      "(check --storage or --tracking-uri)")
 
 
+# MLflow's HTTP defaults (7 retries, backoff factor 2) stall a read of a down server for minutes before
+# any error; a report wants a prompt one-line answer. Values the user exported win.
+_HTTP_ENV = (("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"), ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1"),
+             ("MLFLOW_HTTP_REQUEST_TIMEOUT", "60"))
+
+
 def _client(tracking_uri: str):
     _check_uri(tracking_uri)
+    if tracking_uri.split(":", 1)[0].lower() in ("http", "https"):
+        for key, value in _HTTP_ENV:
+            os.environ.setdefault(key, value)
     from mlflow import MlflowClient  # imported here: importing mlflow costs ~1.5 s
 
     return MlflowClient(tracking_uri=tracking_uri)

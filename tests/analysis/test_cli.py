@@ -74,3 +74,39 @@ def test_missing_store_and_bad_bundle_exit_2(tmp_path, capsys):
     assert _error_line(capsys).startswith("analysis: error: ")
     assert analysis_main(["report", SMALL, "--out", str(tmp_path / "o")]) == BAD_INPUT
     assert "--tracking-uri" in _error_line(capsys)
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", SMALL, "--out", "F"],
+    ["report", SMALL, "--out", "F/sub"],
+    ["export", SMALL, "--out", "F"],
+])
+def test_out_path_through_a_file_exits_2_before_reading(known_store, tmp_path, capsys, argv):
+    """A file where the output folder should go was a mkdir traceback (exit 1) after all the work."""
+    _, root = known_store
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    argv = [a.replace("F", str(blocker)) for a in argv] + ["--storage", str(root)]
+    assert tailsweep_main(argv) == BAD_INPUT
+    line = _error_line(capsys)
+    assert line.startswith("tailsweep: error: --out: ") and "not a folder" in line
+    assert blocker.read_text() == "keep me"
+
+
+def test_unreachable_tracking_server_fails_fast(tmp_path, capsys, monkeypatch):
+    """MLflow's default HTTP retries stalled `report --tracking-uri http://down` for minutes."""
+    import socket
+    import time
+
+    for key in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+                "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(key, raising=False)
+    with socket.socket() as s:  # a loopback port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    assert tailsweep_main(["report", SMALL, "--tracking-uri", f"http://127.0.0.1:{port}",
+                           "--out", str(tmp_path / "o")]) == BAD_INPUT
+    assert time.monotonic() - start < 60
+    assert "cannot read it" in _error_line(capsys)
+    assert not (tmp_path / "o").exists()
