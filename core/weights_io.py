@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -79,7 +80,11 @@ def _load_safetensors(path: Path) -> "OrderedDict[str, torch.Tensor]":
 
 
 def _load_torch(path: Path) -> "OrderedDict[str, torch.Tensor]":
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    with warnings.catch_warnings():
+        # A plain pickle (not torch.save) makes torch warn about its protocol before refusing it: two
+        # stray stderr lines before the one-line error.
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(obj, Mapping):
         raise WeightsFileError(path, f"not a state dict: the file holds a {type(obj).__name__}, "
                                      "not a mapping of parameter names to tensors")

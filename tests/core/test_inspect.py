@@ -245,3 +245,18 @@ def test_python_dash_m_sweep_inspect(files):
                          capture_output=True, text=True, env=env, cwd=REPO, timeout=120)
     assert bad.returncode == 2 and bad.stdout == ""
     assert len(bad.stderr.splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_plain_pickle_is_refused_without_a_protocol_warning(tmp_path):
+    """torch.load warned 'Detected pickle protocol 4' (two stderr lines) before the one-line error."""
+    import pickle
+    import warnings
+
+    path = tmp_path / "plain.pkl"
+    with path.open("wb") as f:
+        pickle.dump({"w": [1.0, 2.0]}, f, protocol=4)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(WeightsFileError, match="not a readable safetensors or torch file"):
+            load_weights(path)
+    assert [str(w.message) for w in caught] == []
