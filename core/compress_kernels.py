@@ -42,7 +42,10 @@ def check_p(p: Any) -> float:
 
 
 def check_ratios(ratios: Any) -> np.ndarray:
-    r = np.asarray(ratios, dtype=np.float64)
+    try:
+        r = np.asarray(ratios, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"ratios: must be a number or a 1-D sequence of numbers in [0, 1], got {ratios!r}") from None
     if r.ndim > 1:
         raise ValueError(f"ratios: must be a number or a 1-D sequence, got shape {r.shape}")
     flat = r.reshape(-1)

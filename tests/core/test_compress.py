@@ -225,6 +225,9 @@ def test_bad_inputs_raise_clear_errors():
         error_curve(w, "magnitude", [0.5, 1.2])
     with pytest.raises(ValueError, match="ratios"):
         error_curve(w, "magnitude", [float("nan")])
+    for ratios in (["a"], [0.5, None], "half", [[0.1], [0.2, 0.3]]):  # numpy's bare message named no field
+        with pytest.raises(ValueError, match="^ratios: "):
+            error_curve(w, "magnitude", ratios)
     with pytest.raises(ValueError, match="p:"):
         error_curve(w, "magnitude", [0.5], p=0)
     with pytest.raises(ValueError, match="eps"):
