@@ -259,6 +259,9 @@ class CompressSpec(_Spec):
     FLOATS: ClassVar[tuple[str, ...]] = ("ratios", "curve_ratios", "eps", "p")
 
     def __post_init__(self) -> None:
+        for name in ("methods", "ratios", "curve_ratios", "eps"):
+            if isinstance(getattr(self, name), list):  # a frozen, hashable spec stores lists as tuples
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         c = _Checker()
         if not isinstance(self.methods, tuple) or not self.methods:
             c.fail("methods", f"must be a non-empty list (allowed: {', '.join(PRUNE_METHODS)})")

@@ -31,6 +31,14 @@ def test_int_and_float_spellings_hash_alike():
     assert CompressSpec(ratios=(0, 1)).ratios == (0.0, 1.0)
 
 
+def test_python_lists_are_stored_as_tuples():
+    """CompressSpec(ratios=[0.1, 0.5]) was refused: 'must be a non-empty list ..., got [0.1, 0.5]'."""
+    listed = CompressSpec(methods=["node"], ratios=[0.1, 0.5], curve_ratios=[0, 0.5], eps=[0.2])
+    assert listed == CompressSpec(methods=("node",), ratios=(0.1, 0.5), curve_ratios=(0.0, 0.5), eps=(0.2,))
+    assert hash(listed) == hash(CompressSpec(methods=("node",), ratios=(0.1, 0.5), curve_ratios=(0.0, 0.5),
+                                             eps=(0.2,)))
+
+
 def test_any_field_change_changes_the_hash():
     base = TrialSpec(eta_over_b=1e-3)
     others = [TrialSpec(eta_over_b=2e-3), TrialSpec(eta_over_b=1e-3, seed=1),
