@@ -25,6 +25,11 @@ from sweep.naming import run_name
 
 FILE_DATASETS = ("mnist", "cifar10")   # read from data.root (core/datasets/vision.py)
 MAX_TRIALS = 100_000
+# Split sizes of the datasets that carry their own data (core/datasets); file datasets are sized by
+# their files, known only when read. A size problem found here is not a trial Ray retries and fails.
+# Literals, not imports: core.datasets imports torch, which the CLI's validation must not wait for
+# (tests/sweep/test_config.py pins them to core's constants).
+OWN_SPLITS = {"mnist5k": (4_000, 1_000), "synthetic": (2_000, None)}
 
 
 # ---- the validated sweep ----------------------------------------------------------------------------
@@ -156,7 +161,7 @@ def _build(fixed: Mapping[str, Mapping], coords: Mapping[str, Any]) -> tuple[Tri
         spec = TrialSpec(**trial_kw, **sections)
     except SpecError as err:
         return None, problems + err.problems
-    problems += _data_problems(spec.data)
+    problems += _data_problems(spec.data) + _size_problems(spec)
     return (None if problems else spec), problems
 
 
@@ -171,6 +176,21 @@ def _data_problems(data: DataSpec) -> list[Problem]:
         return [("data.root", f"directory not found: {data.root} (download is off: put the {data.dataset} "
                               "files there or set data.download: true)")]
     return []
+
+
+def _size_problems(spec: TrialSpec) -> list[Problem]:
+    """Subset sizes beyond a dataset's own split, and a batch larger than the training set."""
+    data, problems = spec.data, []
+    train_size, test_size = OWN_SPLITS.get(data.dataset, (None, None))
+    for field, asked, has in (("n_train", data.n_train, train_size), ("n_test", data.n_test, test_size)):
+        if asked is not None and has is not None and asked > has:
+            problems.append((f"data.{field}", f"{asked} exceeds the {has} examples {data.dataset} has for "
+                                              f"that split (allowed: 1..{has})"))
+    train = data.n_train if data.n_train is not None else train_size
+    if train is not None and spec.batch_size > train:
+        problems.append(("batch_size", f"must be an integer in [1, {train}] (the training set size), "
+                                       f"got {spec.batch_size}"))
+    return problems
 
 
 def _grid_trials(axes: Mapping[str, tuple], fixed: Mapping[str, Mapping], broken: set[str]

@@ -164,3 +164,30 @@ def test_any_spec_field_can_be_an_axis(axis, value, expected):
                    spec)
     got = getattr(section, axis)
     assert got == expected and type(got) is type(expected)
+
+
+def test_sizes_beyond_the_data_are_bad_input_not_failed_trials():
+    """batch_size > training set (or n_train beyond mnist5k's split) passed validation; each trial then
+    failed in Ray (retried, exit 1, storage written) instead of exit 2 before anything started."""
+    from core.datasets.mnist5k import N_TEST
+    from core.datasets.synthetic import N_TRAIN
+    from sweep.config import OWN_SPLITS
+    from sweep.errors import UserError
+
+    assert OWN_SPLITS == {"mnist5k": (5_000 - N_TEST, N_TEST), "synthetic": (N_TRAIN, None)}
+    text = tiny_sweep_text().replace("batch_size: [10]", "batch_size: [10, 500]")  # synthetic n_train 240
+    with pytest.raises(UserError) as info:
+        parse(text)
+    assert info.value.lines == ["s.yaml: grid.batch_size[1]: must be an integer in [1, 240] "
+                                "(the training set size), got 500"]
+    text = tiny_sweep_text().replace("n_train: 240, n_test: 120", "n_test: 120")  # synthetic default size
+    assert len(parse(text.replace("batch_size: [10]", f"batch_size: [{N_TRAIN}]")).trials) == 4
+    with pytest.raises(UserError, match=r"grid.batch_size\[0\]: must be an integer in \[1, 2000\]"):
+        parse(text.replace("batch_size: [10]", f"batch_size: [{N_TRAIN + 1}]"))
+    text = tiny_sweep_text().replace("dataset: synthetic, n_train: 240, n_test: 120, dim: 16, classes: 4, "
+                                     "teacher_width: 16", "dataset: mnist5k, n_train: 4001, n_test: 1001")
+    with pytest.raises(UserError) as info:
+        parse(text)
+    assert info.value.lines == [
+        "s.yaml: data.n_train: 4001 exceeds the 4000 examples mnist5k has for that split (allowed: 1..4000)",
+        "s.yaml: data.n_test: 1001 exceeds the 1000 examples mnist5k has for that split (allowed: 1..1000)"]
