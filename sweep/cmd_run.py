@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Iterable, Sequence
 
 from core.keys import OUTCOMES
@@ -39,12 +40,32 @@ class Locations:
     storage_given: bool      # chosen by flag or sweep file (a cluster run needs that)
 
 
+def check_address(address: str | None) -> None:
+    """'auto', HOST:PORT or ray://HOST:PORT; anything else was Ray's traceback after the storage was written."""
+    if address is None or address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise UserError(f"--address: invalid value {address!r} (allowed: auto, HOST:PORT, ray://HOST:PORT)")
+
+
+def _check_root(root: Path, from_flag: bool) -> None:
+    # A file in the way of the storage root was a mkdir traceback (exit 1) once the run began writing.
+    for folder in (root, *root.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                source = "--storage" if from_flag else "storage"
+                raise UserError(f"{source}: {folder} exists and is not a folder (allowed: a folder path)")
+            return
+
+
 def resolve_locations(storage_flag: str | None, uri_flag: str | None, sweep: SweepSpec | None) -> Locations:
     problem = check_tracking_uri(uri_flag) if uri_flag is not None else None
     if problem:
         raise UserError(f"--tracking-uri: {problem}")
     from_file = sweep.storage if sweep else None
     layout = Layout(resolve_root(storage_flag, from_file))
+    _check_root(layout.root, storage_flag is not None)
     uri = uri_flag or (sweep.tracking_uri if sweep else None)
     return Locations(layout, TrackingConfig.for_layout(layout, uri), storage_flag is not None or from_file is not None)
 
@@ -118,6 +139,7 @@ def _save_sweep_file(loc: Locations, sweep: SweepSpec, uri_flag: str | None) -> 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    check_address(args.address)
     sweep = load_sweep(args.sweep_file)
     loc = resolve_locations(args.storage, args.tracking_uri, sweep)
     if args.dry_run:   # reads, never writes: states come from trial directories that already exist
@@ -131,6 +153,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    check_address(args.address)
     loc, sweep = locate(args, args.name)
     from sweep.launch import require_shared_storage
     require_shared_storage(args.address, loc.storage_given)

@@ -133,9 +133,15 @@ def test_every_problem_is_reported_at_once(sandbox, capsys):
     (["inspect", "list.pt"], "list.pt: not a state dict: the file holds a list, not a mapping of parameter names"),
     (["inspect", "mixed.pt"], "mixed.pt: not a state dict: entry 'n' holds a value of type int, not a tensor"),
     (["inspect", "empty.safetensors"], "empty.safetensors: empty file"),
+    # These three were tracebacks with exit 1, the first two after writing the storage root:
+    (["run", "good.yaml", "--address", "garbage", "--storage", "st"],
+     "--address: invalid value 'garbage' (allowed: auto, HOST:PORT, ray://HOST:PORT)"),
+    (["resume", "x", "--address", "host:99999"], "--address: invalid value 'host:99999'"),
+    (["run", "good.yaml", "--storage", "empty.safetensors/st"], "is not a folder (allowed: a folder path)"),
 ], ids=["missing-file", "binary-file", "cluster-without-shared-storage", "bad-tracking-flag", "resume-unknown-name",
         "status-bad-name", "inspect-truncated-safetensors", "inspect-not-a-state-dict", "inspect-torch-list",
-        "inspect-non-tensor-entry", "inspect-empty-file"])
+        "inspect-non-tensor-entry", "inspect-empty-file", "bad-address", "resume-bad-address",
+        "storage-through-a-file"])
 def test_bad_command_line(argv, expected, sandbox, capsys):
     (sandbox / "good.yaml").write_text(GOOD)
     (sandbox / "binary.yaml").write_bytes(b"\x80\x81\xfe\xff" * 8)
