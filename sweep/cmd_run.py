@@ -49,12 +49,11 @@ def check_address(address: str | None) -> None:
         raise UserError(f"--address: invalid value {address!r} (allowed: auto, HOST:PORT, ray://HOST:PORT)")
 
 
-def _check_root(root: Path, from_flag: bool) -> None:
+def _check_root(root: Path, source: str) -> None:
     # A file in the way of the storage root was a mkdir traceback (exit 1) once the run began writing.
     for folder in (root, *root.parents):
         if folder.exists():
             if not folder.is_dir():
-                source = "--storage" if from_flag else "storage"
                 raise UserError(f"{source}: {folder} exists and is not a folder (allowed: a folder path)")
             return
 
@@ -65,7 +64,8 @@ def resolve_locations(storage_flag: str | None, uri_flag: str | None, sweep: Swe
         raise UserError(f"--tracking-uri: {problem}")
     from_file = sweep.storage if sweep else None
     layout = Layout(resolve_root(storage_flag, from_file))
-    _check_root(layout.root, storage_flag is not None)
+    _check_root(layout.root, "--storage" if storage_flag is not None
+                else f"{sweep.source}: storage" if sweep is not None and from_file is not None else "storage root")
     uri = uri_flag or (sweep.tracking_uri if sweep else None)
     return Locations(layout, TrackingConfig.for_layout(layout, uri), storage_flag is not None or from_file is not None)
 

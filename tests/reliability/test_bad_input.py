@@ -158,6 +158,17 @@ def test_bad_command_line(argv, expected, sandbox, capsys):
     _assert_nothing_written(sandbox, *made)
 
 
+def test_storage_from_the_sweep_file_through_a_file(sandbox, capsys):
+    """A sweep file's storage: under an existing file was a mkdir traceback (exit 1)."""
+    (sandbox / "blocker").write_text("x")
+    (sandbox / "s.yaml").write_text(GOOD + "storage: blocker/runs\n")
+    code, lines = _run(["run", "s.yaml"], capsys)
+    assert code == EXIT_BAD_INPUT
+    assert lines == [f"tailsweep: error: s.yaml: storage: {sandbox / 'blocker'} exists and is not a folder "
+                     "(allowed: a folder path)"]
+    _assert_nothing_written(sandbox, "blocker", "s.yaml")
+
+
 def test_bad_input_from_a_real_process_has_no_traceback(tmp_path):
     (tmp_path / "sweep.yaml").write_text(GOOD.replace("width: [16, 32]", "width: [16, true]"))
     proc = subprocess.run([sys.executable, "-m", "sweep", "run", "sweep.yaml"], cwd=tmp_path,
