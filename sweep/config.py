@@ -179,13 +179,17 @@ def _data_problems(data: DataSpec) -> list[Problem]:
 
 
 def _size_problems(spec: TrialSpec) -> list[Problem]:
-    """Subset sizes beyond a dataset's own split, and a batch larger than the training set."""
+    """Subset sizes beyond a dataset's own split, a batch larger than the training set, a model that
+    cannot take the dataset's inputs."""
     data, problems = spec.data, []
     train_size, test_size = OWN_SPLITS.get(data.dataset, (None, None))
     for field, asked, has in (("n_train", data.n_train, train_size), ("n_test", data.n_test, test_size)):
         if asked is not None and has is not None and asked > has:
             problems.append((f"data.{field}", f"{asked} exceeds the {has} examples {data.dataset} has for "
                                               f"that split (allowed: 1..{has})"))
+    if spec.model.arch == "vgg11" and data.dataset == "synthetic":  # core.models: image inputs only
+        problems.append(("model.arch", "vgg11 needs image inputs and synthetic gives flat vectors "
+                                       "(allowed with vgg11: mnist5k, mnist, cifar10; or arch fcn)"))
     train = data.n_train if data.n_train is not None else train_size
     if train is not None and spec.batch_size > train:
         problems.append(("batch_size", f"must be an integer in [1, {train}] (the training set size), "

@@ -191,3 +191,15 @@ def test_sizes_beyond_the_data_are_bad_input_not_failed_trials():
     assert info.value.lines == [
         "s.yaml: data.n_train: 4001 exceeds the 4000 examples mnist5k has for that split (allowed: 1..4000)",
         "s.yaml: data.n_test: 1001 exceeds the 1000 examples mnist5k has for that split (allowed: 1..1000)"]
+
+
+def test_vgg11_on_flat_synthetic_inputs_is_bad_input():
+    """Passed validation; every trial then failed in Ray ('vgg11 takes inputs of shape ...')."""
+    from sweep.errors import UserError
+
+    text = tiny_sweep_text().replace("model: {arch: fcn, depth: 3}", "model: {}").replace(
+        "seed: [0]", "seed: [0]\n  arch: [fcn, vgg11]")
+    with pytest.raises(UserError) as info:
+        parse(text)
+    assert info.value.lines == ["s.yaml: grid.arch[1]: vgg11 needs image inputs and synthetic gives flat vectors "
+                                "(allowed with vgg11: mnist5k, mnist, cifar10; or arch fcn)"]
