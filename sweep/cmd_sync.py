@@ -11,7 +11,7 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 
-from sweep import tracking
+from sweep import mlflow_runs, tracking
 from sweep.cmd_run import add_location_options, locate
 from sweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, UserError
 from sweep.paths import Layout
@@ -48,9 +48,9 @@ def sync_sweep(layout: Layout, name: str, config: TrackingConfig) -> SyncReport:
         return SyncReport(experiment_id=None, reachable=False, **base)
     try:
         client = tracking.make_client(config)
-        exp_id = tracking.ensure_experiment(client, name, config.artifact_location(name))
-        runs = tracking.runs_by_hash(client, exp_id) if done else {}
-    except tracking.DeletedExperiment as err:
+        exp_id = mlflow_runs.ensure_experiment(client, name, config.artifact_location(name))
+        runs = mlflow_runs.runs_by_hash(client, exp_id) if done else {}
+    except mlflow_runs.DeletedExperiment as err:
         raise UserError(str(err)) from None
     except Exception as err:  # noqa: BLE001 - an unreachable or broken store is reported, not raised
         return SyncReport(experiment_id=None, reachable=False,
@@ -58,11 +58,11 @@ def sync_sweep(layout: Layout, name: str, config: TrackingConfig) -> SyncReport:
     in_sync, stats, errors = 0, [], []
     for spec_hash in done:
         run = runs.get(spec_hash)
-        if run is not None and tracking.is_finished(run) and store.synced_run(spec_hash, config.uri) == run.info.run_id:
+        if run is not None and mlflow_runs.is_finished(run) and store.synced_run(spec_hash, config.uri) == run.info.run_id:
             in_sync += 1
             continue
         try:
-            stats.append(tracking.upload_trial(client, exp_id, store, spec_hash, config.uri))
+            stats.append(mlflow_runs.upload_trial(client, exp_id, store, spec_hash, config.uri))
         except Exception as err:  # noqa: BLE001 - one broken trial must not stop the others
             errors.append(f"{spec_hash}: {type(err).__name__}: {err}")
     return SyncReport(experiment_id=exp_id, in_sync=in_sync, uploaded=len(stats),

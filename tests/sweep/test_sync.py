@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core import keys
-from sweep import tracking
+from sweep import mlflow_runs, tracking
 from sweep.cli import main
 from sweep.cmd_sync import sync_sweep
 from sweep.paths import Layout
@@ -54,9 +54,9 @@ def snapshot(layout: Layout, uri: str | None = None) -> dict:
     client = tracking.make_client(TrackingConfig.for_layout(layout, uri))
     exp = client.get_experiment_by_name(SWEEP)
     out = {}
-    for run in tracking.list_runs(client, exp.experiment_id):
+    for run in mlflow_runs.list_runs(client, exp.experiment_id):
         hist = {k: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, k))
-                for k in run.data.metrics if tracking.is_step_key(k)}
+                for k in run.data.metrics if mlflow_runs.is_step_key(k)}
         arts = sorted(f.path for d in (None, "weights", "plots") for f in client.list_artifacts(run.info.run_id, d))
         out[run.info.run_id] = (run.info.run_name, run.info.status, run.data.tags[keys.TAG_SPEC_HASH],
                                 run.data.tags[keys.TAG_OUTCOME], dict(run.data.metrics), hist, arts)

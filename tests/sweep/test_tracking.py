@@ -19,7 +19,7 @@ import pytest
 
 from core import keys
 from core.result import TrialResult
-from sweep import tracking
+from sweep import mlflow_runs, tracking
 from sweep.cmd_sync import sync_sweep
 from sweep.paths import Layout
 from sweep.tracking import TrackingConfig, Tracker
@@ -84,7 +84,7 @@ def histories(client, run_id: str, keys_: list[str]) -> dict[str, list[tuple[int
 
 def only_run(client, sweep: str = SWEEP):
     exp = client.get_experiment_by_name(sweep)
-    runs = tracking.list_runs(client, exp.experiment_id)
+    runs = mlflow_runs.list_runs(client, exp.experiment_id)
     assert len(runs) == 1, [r.info.run_name for r in runs]
     return runs[0]
 
@@ -116,10 +116,10 @@ def test_experiment_is_tagged_with_absolute_artifact_location(layout: Layout) ->
 def test_existing_experiment_gets_missing_tags_and_deleted_one_is_an_error(layout: Layout) -> None:
     client = tracking.make_client(TrackingConfig.for_layout(layout))
     bare = client.create_experiment("bare")
-    tracking.ensure_experiment(client, "bare", None)
+    mlflow_runs.ensure_experiment(client, "bare", None)
     assert client.get_experiment(bare).tags["mlflow.experimentKind"] == "custom_model_development"
     client.delete_experiment(bare)
-    with pytest.raises(tracking.DeletedExperiment, match="deleted"):
+    with pytest.raises(mlflow_runs.DeletedExperiment, match="deleted"):
         Tracker(TrackingConfig.for_layout(layout)).ensure_experiment("bare")
 
 
@@ -178,7 +178,7 @@ def test_dedupe_finished_hashes_and_retry_reopens_the_same_run(layout: Layout) -
     first.fail(RuntimeError("worker lost"))
     failed = tracker.client.get_run(first.run_id)
     assert failed.info.status == "FAILED" and failed.data.tags[keys.TAG_OUTCOME] == "failed"
-    assert failed.data.tags[tracking.TAG_ERROR] == "RuntimeError: worker lost"
+    assert failed.data.tags[mlflow_runs.TAG_ERROR] == "RuntimeError: worker lost"
     assert store.failure(retried.spec.spec_hash()) == "RuntimeError: worker lost"
     assert tracker.finished_hashes(SWEEP) == {done.spec.spec_hash()}
     # The retry runs in a fresh process: a new Tracker, same trial directory.
@@ -186,12 +186,12 @@ def test_dedupe_finished_hashes_and_retry_reopens_the_same_run(layout: Layout) -
     assert second.run_id == first.run_id
     reopened = tracker.client.get_run(second.run_id)
     assert reopened.info.status == "RUNNING" and keys.TAG_OUTCOME not in reopened.data.tags
-    assert tracking.TAG_ERROR not in reopened.data.tags
+    assert mlflow_runs.TAG_ERROR not in reopened.data.tags
     second.record(retried)
     assert store.failure(retried.spec.spec_hash()) is None and store.outcome(retried.spec.spec_hash()) == "converged"
     assert tracker.finished_hashes(SWEEP) == {done.spec.spec_hash(), retried.spec.spec_hash()}
     exp = tracker.client.get_experiment_by_name(SWEEP)
-    assert len(tracking.list_runs(tracker.client, exp.experiment_id)) == 2
+    assert len(mlflow_runs.list_runs(tracker.client, exp.experiment_id)) == 2
 
 
 def test_resume_replays_steps_without_duplicate_points(layout: Layout) -> None:
@@ -295,8 +295,8 @@ def test_concurrent_trials_on_a_fresh_sqlite_store(tmp_path: Path) -> None:
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     client = tracking.make_client(TrackingConfig.for_layout(layout))
-    runs = tracking.list_runs(client, client.get_experiment_by_name(SWEEP).experiment_id)
-    assert sorted(r.info.run_name for r in runs) == ["w32", "w8"] and all(tracking.is_finished(r) for r in runs)
+    runs = mlflow_runs.list_runs(client, client.get_experiment_by_name(SWEEP).experiment_id)
+    assert sorted(r.info.run_name for r in runs) == ["w32", "w8"] and all(mlflow_runs.is_finished(r) for r in runs)
 
 
 # ---------------------------------------------------------------- a real tracking server
@@ -390,8 +390,8 @@ def compare_sweeps(client, sweep: str, reference: str) -> None:
     def summary(name: str) -> dict:
         exp = client.get_experiment_by_name(name)
         out = {}
-        for run in tracking.list_runs(client, exp.experiment_id):
-            step_keys = sorted(k for k in run.data.metrics if tracking.is_step_key(k))
+        for run in mlflow_runs.list_runs(client, exp.experiment_id):
+            step_keys = sorted(k for k in run.data.metrics if mlflow_runs.is_step_key(k))
             hist = {k: [(m.step, repr(m.value)) for m in sorted(client.get_metric_history(run.info.run_id, k),
                                                                  key=lambda m: m.step)] for k in step_keys}
             arts = sorted(f.path for d in (None, "weights", "plots") for f in client.list_artifacts(run.info.run_id, d))

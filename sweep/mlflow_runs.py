@@ -1,0 +1,275 @@
+"""MLflow runs of a sweep as plain functions over an ``MlflowClient`` that raise on failure.
+
+What a run holds (params, tags, metric points), finding or creating a trial's one run by its spec-hash
+tag, and the idempotent upload of a finished trial directory (a metric point is (key, step), compared
+with what the run already holds before logging). `tailsweep sync` uses these directly and reports
+errors; ``sweep.tracking`` wraps them for the driver and the trials, tolerant of an unreachable store.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, TypeVar
+
+from core import keys
+from core.result import TrialResult
+from core.spec import TrialSpec
+from sweep.trial_store import TrialStore
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+T = TypeVar("T")
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"   # MLflow 3 UI opens such experiments on "Training runs"
+FINISHED_OUTCOMES = ("converged", "capped", "diverged")
+# MLflow's limits (mlflow.utils.validation): metrics per log_batch, params+tags per batch, value lengths.
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_TAGS_PER_BATCH = 100
+MAX_PARAM_VALUE = 6000
+MAX_TAG_VALUE = 8000
+TAG_ERROR = "tailsweep.error"    # the last failed attempt's error, cleared when the trial is retried
+Point = tuple[str, int, float]   # (key, step, value)
+
+
+def tailsweep_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tailsweep")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+# ---------------------------------------------------------------- what a run holds
+def run_params(spec: TrialSpec) -> dict[str, str]:
+    """The flattened spec, values as ``str`` (analysis.params parses them back). Over-long values are cut
+    to MLflow's limit; the run's spec.json artifact always holds the full spec."""
+    return {key: str(value)[:MAX_PARAM_VALUE] for key, value in spec.flat().items()}
+
+
+def run_tags(spec: TrialSpec, sweep: str, result: TrialResult | None = None) -> dict[str, str]:
+    tags = {keys.TAG_SPEC_HASH: spec.spec_hash(), keys.TAG_SWEEP: sweep, keys.TAG_VERSION: tailsweep_version()}
+    if result is not None:
+        tags[keys.TAG_OUTCOME] = result.status
+        tags[keys.TAG_LAYERS] = json.dumps(list(result.layers), separators=(",", ":"))[:MAX_TAG_VALUE]
+    return tags
+
+
+def result_points(result: TrialResult) -> list[Point]:
+    """Every metric point of a result: the step history, and the final metrics at the last iteration."""
+    points = [(key, int(step), float(value)) for step, key, value in result.history]
+    points += [(key, int(result.iterations), float(value)) for key, value in sorted(result.metrics.items())]
+    return points
+
+
+def is_step_key(key: str) -> bool:
+    """Step metrics (logged at many steps) versus final metrics (logged once, at the last iteration)."""
+    parsed = keys.parse_key(key)
+    return parsed is None or parsed.family == "step" or parsed.wset == "current"
+
+
+def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+# ---------------------------------------------------------------- raising operations
+class DeletedExperiment(ValueError):
+    """The sweep's experiment exists but is deleted: the user must restore it or rename the sweep."""
+
+
+def _error_code(err: Exception) -> str:
+    return str(getattr(err, "error_code", ""))
+
+
+def ensure_experiment(client: "MlflowClient", sweep: str, artifact_location: str | None) -> str:
+    """The sweep's experiment id, creating it (tagged, with its absolute artifact location) if needed.
+
+    Call it in the driver before any trial starts: two processes creating the schema of a fresh SQLite
+    store race (DESIGN.md field notes)."""
+    tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, keys.TAG_SWEEP: sweep}
+    experiment = client.get_experiment_by_name(sweep)
+    if experiment is None:
+        try:
+            return client.create_experiment(sweep, artifact_location=artifact_location, tags=tags)
+        except Exception as err:
+            if "RESOURCE_ALREADY_EXISTS" not in _error_code(err):
+                raise
+            experiment = client.get_experiment_by_name(sweep)   # another process won the race
+    if experiment.lifecycle_stage != "active":
+        raise DeletedExperiment(f"sweep: experiment {sweep!r} is deleted in the tracking store; restore it "
+                         f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or pick another name")
+    for key, value in tags.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
+
+
+def experiment_id(client: "MlflowClient", sweep: str) -> str | None:
+    experiment = client.get_experiment_by_name(sweep)
+    return experiment.experiment_id if experiment is not None and experiment.lifecycle_stage == "active" else None
+
+
+def list_runs(client: "MlflowClient", exp_id: str, filter_string: str = "") -> list["Run"]:
+    runs: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs([exp_id], filter_string=filter_string, max_results=1000, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def is_finished(run: "Run") -> bool:
+    return run.info.status == "FINISHED" and run.data.tags.get(keys.TAG_OUTCOME) in FINISHED_OUTCOMES
+
+
+def runs_by_hash(client: "MlflowClient", exp_id: str) -> dict[str, "Run"]:
+    """Spec hash -> its run (a finished one preferred, then the oldest), over the experiment's active runs."""
+    chosen: dict[str, Run] = {}
+    for run in list_runs(client, exp_id):
+        spec_hash = run.data.tags.get(keys.TAG_SPEC_HASH)
+        if spec_hash and (spec_hash not in chosen or _preference(run) < _preference(chosen[spec_hash])):
+            chosen[spec_hash] = run
+    return chosen
+
+
+def _preference(run: "Run") -> tuple[bool, int]:
+    return (not is_finished(run), run.info.start_time or 0)
+
+
+def find_run(client: "MlflowClient", exp_id: str, spec_hash: str, remembered: str | None = None) -> "Run | None":
+    """The trial's run: the id its directory remembers if that run still exists here, else by spec-hash tag."""
+    if remembered:
+        try:
+            run = client.get_run(remembered)
+        except Exception as err:
+            if "RESOURCE_DOES_NOT_EXIST" not in _error_code(err):
+                raise
+        else:
+            if (run.info.experiment_id == exp_id and run.info.lifecycle_stage == "active"
+                    and run.data.tags.get(keys.TAG_SPEC_HASH) == spec_hash):
+                return run
+    runs = list_runs(client, exp_id, f"tags.`{keys.TAG_SPEC_HASH}` = '{spec_hash}'")
+    return min(runs, key=_preference) if runs else None
+
+
+def get_or_create_run(client: "MlflowClient", exp_id: str, store: TrialStore, spec: TrialSpec,
+                      run_name: str | None, uri: str, result: TrialResult | None = None) -> tuple["Run", bool]:
+    """(run, created), with every param and tag in place (outcome and layers once ``result`` is known).
+    Remembers the run id in the trial directory either way."""
+    spec_hash = spec.spec_hash()
+    record = store.tracking_record(spec_hash)
+    run = find_run(client, exp_id, spec_hash, record.run_id(uri))
+    created = run is None
+    if created:
+        name = run_name or record.run_name or f"trial-{spec_hash}"
+        run = client.create_run(exp_id, run_name=name, tags=run_tags(spec, store.sweep))
+    store.remember_run(spec_hash, run_name=run_name, uri=uri, run_id=run.info.run_id)
+    _complete_params_and_tags(client, run, spec, store.sweep, result)
+    return client.get_run(run.info.run_id), created
+
+
+def _complete_params_and_tags(client: "MlflowClient", run: "Run", spec: TrialSpec, sweep: str,
+                              result: TrialResult | None = None) -> None:
+    from mlflow.entities import Param, RunTag
+
+    params = [Param(k, v) for k, v in run_params(spec).items() if k not in run.data.params]
+    tags = [RunTag(k, v) for k, v in run_tags(spec, sweep, result).items() if run.data.tags.get(k) != v]
+    for chunk in _chunks(params, MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run.info.run_id, params=chunk)
+    for chunk in _chunks(tags, MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run.info.run_id, tags=chunk)
+
+
+def history_points(client: "MlflowClient", run_id: str, step_keys: Iterable[str]) -> set[tuple[str, int]]:
+    """(key, step) pairs the run holds for the given step keys: one history call per key (there are few)."""
+    have: set[tuple[str, int]] = set()
+    for key in sorted(set(step_keys)):
+        have.update((m.key, int(m.step)) for m in client.get_metric_history(run_id, key))
+    return have
+
+
+def log_points(client: "MlflowClient", run_id: str, points: list[Point]) -> int:
+    from mlflow.entities import Metric
+
+    stamp = int(time.time() * 1000)
+    for chunk in _chunks(points, MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=[Metric(k, v, stamp, s) for k, s, v in chunk])
+    return len(points)
+
+
+def _artifact_sizes(client: "MlflowClient", run_id: str, path: str | None = None) -> dict[str, int | None]:
+    sizes: dict[str, int | None] = {}
+    for info in client.list_artifacts(run_id, path):
+        if info.is_dir:
+            sizes.update(_artifact_sizes(client, run_id, info.path))
+        else:
+            sizes[info.path] = info.file_size
+    return sizes
+
+
+def trial_artifacts(store: TrialStore, spec_hash: str) -> dict[str, Path]:
+    """Artifact path -> local file: spec.json, result.json, weights/*.safetensors, plots/*.png."""
+    files = store.files(spec_hash)
+    out = {p.name: p for p in (files.spec, files.result) if p.exists()}
+    for folder in (files.weights, files.plots):
+        if folder.is_dir():
+            out.update({f"{folder.name}/{p.name}": p for p in sorted(folder.iterdir())
+                        if p.is_file() and not p.name.startswith(".")})
+    return out
+
+
+@dataclass(frozen=True)
+class UploadStats:
+    run_id: str
+    created: bool
+    points: int      # metric points logged by this call
+    artifacts: int   # files uploaded by this call
+
+
+def upload_trial(client: "MlflowClient", exp_id: str, store: TrialStore, spec_hash: str, uri: str, *,
+                 run_name: str | None = None, known_points: set[tuple[str, int]] | None = None) -> UploadStats:
+    """Make the store's run for a finished trial hold exactly the trial directory's records; idempotent.
+
+    ``known_points``: (key, step) pairs the caller knows the run holds (a live logger's own bookkeeping);
+    None reads them from the store. Ends the run FINISHED and marks the trial SYNCED for ``uri``."""
+    result = store.load_result(spec_hash)
+    run, created = get_or_create_run(client, exp_id, store, result.spec, run_name, uri, result)
+    run_id = run.info.run_id
+    points = result_points(result)
+    have: set[tuple[str, int]] = set()
+    if not created:
+        # Step keys: compare (key, step) with the stored history. Final-only keys are logged once, at
+        # the last iteration, so a stored value means the point is there (no history call per key).
+        step_keys = {key for _, key, _ in result.history}
+        if known_points is not None:
+            have |= known_points
+        else:
+            have |= history_points(client, run_id, step_keys & set(run.data.metrics))
+        have |= {(key, result.iterations) for key in result.metrics
+                 if key not in step_keys and key in run.data.metrics}
+    missing, seen = [], set(have)
+    for key, step, value in points:
+        if (key, step) not in seen:
+            seen.add((key, step))
+            missing.append((key, step, value))
+    log_points(client, run_id, missing)
+    uploaded = 0
+    present = _artifact_sizes(client, run_id)
+    for artifact_path, local in trial_artifacts(store, spec_hash).items():
+        if present.get(artifact_path) != local.stat().st_size:
+            folder = os.path.dirname(artifact_path) or None
+            client.log_artifact(run_id, str(local), folder)
+            uploaded += 1
+    if run.info.status != "FINISHED":
+        client.set_terminated(run_id, "FINISHED")
+    store.mark_synced(spec_hash, uri, run_id)
+    return UploadStats(run_id, created, len(missing), uploaded)
