@@ -23,7 +23,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from core.tails import LOG_EPS, block_sizes, estimate_alpha, layer_samples
+from core.layers import role_of
+from core.tails import LOG_EPS, block_sizes, estimate_alpha, layer_alpha_variants
 
 
 def race(fns: dict[str, Callable[[], object]], rounds: int, clock: Callable[[], float]) -> dict[str, float]:
@@ -80,27 +81,18 @@ def fcn_weights(seed: int = 0) -> list[tuple[torch.Tensor, str]]:
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         bound = 1.0 / math.sqrt(fan_in)  # nn.Linear's default init: U(-1/sqrt(in), 1/sqrt(in))
         w = torch.empty(fan_out, fan_in).uniform_(-bound, bound, generator=gen)
-        layers.append((w, "last" if i == len(sizes) - 2 else "first" if i == 0 else "hidden"))
+        layers.append((w, role_of(i, len(sizes) - 1)))
     return layers
-
-
-VARIANTS: dict[str, Callable[[torch.Tensor], float]] = {
-    "multi": lambda s: estimate_alpha(s).alpha_raw,
-    "uni": lambda s: estimate_alpha(s.reshape(-1)).alpha_raw,
-    "norms": lambda s: estimate_alpha(torch.linalg.vector_norm(s, dim=1)).alpha_raw,
-    "hill": lambda s: estimate_alpha(s.reshape(-1), "hill", center="median").alpha_raw,
-}
 
 
 def all_variants(layers: list[tuple[torch.Tensor, str]], seconds: dict[str, float] | None = None,
                  clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """alpha_raw per variant and layer, as core.measure computes them; adds time per variant to seconds."""
-    out: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    out: dict[str, list[float]] = {}
     for w, role in layers:
-        samples = layer_samples(w, role)
-        for name, estimate in VARIANTS.items():
+        for name, estimate in layer_alpha_variants(w, role).items():
             start = clock()
-            out[name].append(estimate(samples))
+            out.setdefault(name, []).append(estimate().alpha_raw)
             if seconds is not None:
                 seconds[name] = seconds.get(name, 0.0) + clock() - start
     return out

@@ -16,7 +16,7 @@ import torch
 
 from core import compress
 from core.layers import ROLES, role_of
-from core.tails import estimate_alpha, layer_samples
+from core.tails import layer_alpha_variants
 
 VARIANTS = ("multi", "uni", "hill")
 DEFAULT_EPS = 0.1
@@ -92,13 +92,8 @@ def weight_tensors(tensors: Mapping[str, Any]) -> list[tuple[str, torch.Tensor]]
 
 
 def _alphas(w: torch.Tensor, role: str, seed: int, notes: list[str]) -> dict[str, AlphaPair | None]:
-    samples = layer_samples(w, role)
-    entries = samples.reshape(-1)  # the order core.measure uses, so the numbers match a trial's
-    calls = {
-        "multi": lambda: estimate_alpha(samples, seed=seed),
-        "uni": lambda: estimate_alpha(entries, seed=seed),
-        "hill": lambda: estimate_alpha(entries, "hill", seed=seed, center="median"),
-    }
+    variants = layer_alpha_variants(w, role, seed=seed)   # the trial's own definitions
+    calls = {name: variants[name] for name in VARIANTS}
     out: dict[str, AlphaPair | None] = {}
     for variant, call in calls.items():
         try:

@@ -16,22 +16,9 @@ from core.compress import curve_summary, method_view, prune_models
 from core.evaluate import evaluate
 from core.layers import WeightLayer
 from core.spec import CompressSpec
-from core.tails import estimate_alpha, layer_samples
+from core.tails import layer_alpha_variants
 
 CENTERINGS = {"median": "median", "none": None}
-
-
-def _alpha_variants(w: torch.Tensor, role: str, seed: int) -> dict[str, tuple[float, float]]:
-    """(capped, raw) alpha per variant for one layer; the estimators centre by medians themselves."""
-    samples = layer_samples(w, role)
-    entries = samples.reshape(-1)
-    variants = {
-        "multi": estimate_alpha(samples, seed=seed),
-        "uni": estimate_alpha(entries, seed=seed),
-        "norms": estimate_alpha(torch.linalg.vector_norm(samples, dim=1), seed=seed),
-        "hill": estimate_alpha(entries, "hill", seed=seed, center="median"),
-    }
-    return {name: (est.alpha, est.alpha_raw) for name, est in variants.items()}
 
 
 def _aggregate(values: Sequence[float]) -> dict[str, float]:
@@ -44,8 +31,9 @@ def tail_metrics(layers: Sequence[WeightLayer], wset: str, seed: int) -> dict[st
     out: dict[str, float] = {}
     per_variant: dict[tuple[str, bool], list[tuple[str, float]]] = {}
     for layer in layers:
-        for variant, (capped, raw) in _alpha_variants(layer.weight, layer.role, seed).items():
-            for is_raw, value in ((False, capped), (True, raw)):
+        for variant, estimate in layer_alpha_variants(layer.weight, layer.role, seed=seed).items():
+            est = estimate()
+            for is_raw, value in ((False, est.alpha), (True, est.alpha_raw)):
                 out[keys.alpha_key(wset, variant, keys.layer(layer.index), raw=is_raw)] = value
                 per_variant.setdefault((variant, is_raw), []).append((layer.role, value))
     for (variant, is_raw), pairs in per_variant.items():

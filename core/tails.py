@@ -337,3 +337,18 @@ def estimate_alpha(x: Any, method: str = "block_sum", *, cap: float | None = 2.0
         per_permutation=tuple(float(v) for v in per_permutation) if method == "block_sum" else (),
         cap=None if cap is None else float(cap),
     )
+
+
+def layer_alpha_variants(weight: Any, role: str, *, seed: int = 0) -> dict[str, Callable[[], "TailEstimate"]]:
+    """The per-layer alpha variants a trial logs, as deferred calls (a caller may handle one failing):
+    multi (block-sum over the samples-as-rows view), uni (block-sum over its entries), norms (block-sum
+    over the row norms) and hill (Hill over the entries, median-centred). One definition for the
+    pipeline, `tailsweep inspect` and the benchmarks, so their numbers agree."""
+    samples = layer_samples(weight, role)
+    entries = samples.reshape(-1)
+    return {
+        "multi": lambda: estimate_alpha(samples, seed=seed),
+        "uni": lambda: estimate_alpha(entries, seed=seed),
+        "norms": lambda: estimate_alpha(torch.linalg.vector_norm(torch.as_tensor(samples), dim=1), seed=seed),
+        "hill": lambda: estimate_alpha(entries, "hill", seed=seed, center="median"),
+    }
