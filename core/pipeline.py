@@ -20,10 +20,15 @@ from core.models import build_model
 from core.result import TrialResult
 from core.spec import TrialSpec
 from core.train import STATUS_DIVERGED, train
+from core.vocab import DEVICES, ChoiceError
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str | torch.device) -> torch.device:
     """'auto' -> the GPU when one is visible, else CPU (a GPU trial on a CPU-only worker still runs)."""
+    if isinstance(name, torch.device):
+        return name
+    if not isinstance(name, str) or not (name in DEVICES or name.startswith("cuda:")):
+        raise ChoiceError("device", name, DEVICES + ("cuda:N",))
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -66,11 +71,12 @@ def _measure_weight_set(model: nn.Module, weights: dict[str, torch.Tensor], wset
     return metrics
 
 
-def run_trial(spec: TrialSpec, callbacks: Sequence[Callback] = (), *,
+def run_trial(spec: TrialSpec, callbacks: Sequence[Callback] = (), *, device: str | torch.device = "auto",
               resume: TrainState | None = None) -> TrialResult:
-    """Train one spec and measure it. Diverged training is a result (analysis stages skipped), not an error."""
+    """Train one spec on ``device`` and measure it. Diverged training is a result (analysis stages
+    skipped), not an error. ``device`` is placement: it never enters the spec or its hash."""
+    device = resolve_device(device)
     timer = _Timer()
-    device = resolve_device(spec.train.device)
     with timer.stage("data"):
         data = load_dataset(spec.data, device)
     model = build_model(spec.model, data.in_shape, data.n_classes, seed=spec.seed).to(device)

@@ -219,7 +219,7 @@ def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bo
         launch.init_ray(address)
         launch.check_storage_visible(loc.layout.root)
         context = TrialContext(str(loc.layout.root), sweep.name, loc.tracking, make_plan(sweep.trials),
-                               sweep.resources.checkpoint_every_s)
+                               sweep.resources.checkpoint_every_s, sweep.resources.device)
         if restore and launch.can_restore(loc.layout, sweep.name):
             tuner = launch.restore_tuner(loc.layout, sweep.name, context, sweep.resources,
                                          restart_errored=restart_errored)

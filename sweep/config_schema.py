@@ -18,6 +18,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StrictBool, 
                       TypeAdapter, ValidationError, create_model, field_validator)
 
 from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
+from core.vocab import DEVICES, unknown_value
 from sweep.errors import UserError
 from sweep.paths import check_sweep_name
 from sweep.tracking import check_tracking_uri
@@ -96,6 +97,15 @@ class Resources(BaseModel):
     max_concurrent: Annotated[StrictInt, Field(ge=1)] | None = None    # None: as many as resources allow
     max_failures: Annotated[StrictInt, Field(ge=0)] = 2                 # Ray retries of a failed trial
     checkpoint_every_s: Annotated[FiniteFloat, Field(ge=0)] = 60.0      # 0: at every checkpoint point
+    # Placement, not identity: where each trial trains. Under Ray, 'cuda' is the GPU Ray assigned.
+    device: StrictStr = "auto"
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, device: str) -> str:
+        if device not in DEVICES and not device.startswith("cuda:"):
+            raise ValueError(unknown_value(device, DEVICES + ("cuda:N",)))
+        return device
 
 
 class Tracking(BaseModel):

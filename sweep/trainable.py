@@ -6,7 +6,6 @@ trial keeps goes to the absolute trial directory (files in the worker's cwd are 
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 import time
@@ -39,6 +38,7 @@ class TrialContext:
     tracking: TrackingConfig
     plan: Mapping[str, tuple[str, str]]   # spec hash -> (run name, canonical spec JSON)
     checkpoint_every_s: float = 60.0
+    device: str = "auto"            # resources.device: placement, never part of a spec
 
     def planned(self, spec_hash: str, store: TrialStore) -> tuple[str, TrialSpec]:
         """Tune's config holds only the hash (a readable progress table); the spec comes from here."""
@@ -53,13 +53,13 @@ def make_plan(trials: Iterable[PlannedTrial]) -> dict[str, tuple[str, str]]:
     return {t.spec_hash: (t.name, t.spec.canonical_json()) for t in trials}
 
 
-def _placed(spec: TrialSpec) -> TrialSpec:
-    """'auto' means the GPUs Ray gave this trial: none -> CPU, even on a GPU node (Ray's accounting)."""
-    if spec.train.device != "auto":
-        return spec
+def _placed(device: str) -> str:
+    """'auto' and 'cuda' mean the GPUs Ray gave this trial: none -> CPU, even on a GPU node (Ray's
+    accounting); Ray makes its GPU the only visible one, so 'cuda' is that GPU."""
+    if device not in ("auto", "cuda"):
+        return device
     gpus = tune.get_context().get_trial_resources().required_resources.get("GPU", 0)
-    device = "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
-    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, device=device))
+    return "cuda" if gpus > 0 and torch.cuda.is_available() else "cpu"
 
 
 def _use_trial_cpus() -> None:
@@ -126,10 +126,9 @@ def run_planned_trial(config: dict[str, Any], context: TrialContext) -> None:
                  SnapshotCallback(store.snapshot_saver(spec_hash), every=spec.train.snapshot_every),
                  CheckpointCallback(hooks.checkpoint, every=CHECKPOINT_CHECK_ITERS)]
     try:
-        result = run_trial(_placed(spec), callbacks, resume=_resume_state())
+        result = run_trial(spec, callbacks, device=_placed(context.device), resume=_resume_state())
     except Exception as err:
         logger.fail(err)
         raise   # outcome "failed": Ray retries up to max_failures, from the last checkpoint
-    result = dataclasses.replace(result, spec=spec)   # the device is placement, not identity
     logger.record(result)
     tune.report(_summary(result))

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -89,7 +90,6 @@ def test_unknown_names_list_the_allowed_values(build, field, allowed):
     (lambda: CompressSpec(eps=(0.0,)), "eps"),
     (lambda: CompressSpec(methods=("singular",), scope="global"), "scope"),
     (lambda: TrainSpec(max_iters=0), "max_iters"),
-    (lambda: TrainSpec(device="tpu"), "device"),
     (lambda: TrainSpec(diverge_acc=1.5), "diverge_acc"),
 ])
 def test_invalid_values_name_their_field(build, field):
@@ -124,3 +124,23 @@ def test_flat_view_has_resolved_architecture_values():
     assert flat["model.width"] == 2048 and flat["model.depth"] == 4
     assert flat["eta"] == pytest.approx(0.1)
     assert flat["data.dataset"] == "mnist5k"
+
+
+def test_device_is_placement_not_a_spec_field():
+    """Placement left the spec: an old record's train.device is dropped on reading, and the hash is the
+    hash of the same spec without it."""
+    assert "device" not in {f.name for f in dataclasses.fields(TrainSpec)}
+    plain = TrialSpec(eta_over_b=1e-3)
+    legacy = plain.to_dict()
+    legacy["train"]["device"] = "cuda"
+    assert TrialSpec.from_dict(legacy) == plain
+    assert TrialSpec.from_dict(legacy).spec_hash() == plain.spec_hash()
+
+
+def test_run_trial_rejects_an_unknown_device_before_any_work():
+    from core.pipeline import resolve_device
+    from core.vocab import ChoiceError
+    with pytest.raises(ChoiceError) as err:
+        resolve_device("tpu")
+    assert str(err.value).startswith("device: unknown value 'tpu' (allowed: auto, cpu, cuda, cuda:N)")
+    assert resolve_device("cpu").type == "cpu"

@@ -153,7 +153,7 @@ def test_every_axis_name_is_a_spec_field():
 
 @pytest.mark.parametrize("axis, value, expected", [
     ("batch_size", "7", 7), ("seed", "3", 3), ("width", "9", 9), ("depth", "5", 5), ("max_iters", "11", 11),
-    ("device", "cpu", "cpu"), ("ratios", "[0.25, 1]", (0.25, 1.0)), ("prune_last", "true", True),
+    ("snapshot_every", "5", 5), ("ratios", "[0.25, 1]", (0.25, 1.0)), ("prune_last", "true", True),
     ("loss_threshold", "1", 1.0), ("dataset", "mnist5k", "mnist5k"), ("n_train", "100", 100),
 ])
 def test_any_spec_field_can_be_an_axis(axis, value, expected):
