@@ -78,26 +78,32 @@ def as_float_array(w: Any, name: str = "w") -> np.ndarray:
 def method_view(weight: Any, method: str, role: str) -> Any:
     """The matrix a pruning method works on (same kind as ``weight``: numpy array or torch tensor).
 
-    magnitude, singular: rows are output units, (out, in) or (out, in*k*k). node: for Linear the
-    transpose, so a row is one unit of the previous layer (all its outgoing weights); for conv the
-    kernels, (out*in, k*k). ``role`` is checked but changes nothing: the reference used the same
-    views for every layer.
+    magnitude: rows are output units, (out, in) or (out, in*k*k) (entries are items: the view's shape
+    changes nothing). singular: the same, except a Linear 'last' layer, which is transposed as the tail
+    estimator's view is (hidden units as rows, centred by the median unit), as the reference does.
+    node: for Linear the transpose, so a row is one unit of the previous layer (all its outgoing
+    weights); for conv the kernels, (out*in, k*k).
     """
     check_method(method)
     if role not in ROLES:
         raise ValueError(f"role: unknown value {role!r} (allowed: {', '.join(ROLES)})")
     shape = tuple(weight.shape)
     if len(shape) == 2:
-        return weight.T if method == "node" else weight
+        return weight.T if _transposed(method, role) else weight
     if len(shape) == 4:
         out, inp, kh, kw = shape
         return weight.reshape(out * inp, kh * kw) if method == "node" else weight.reshape(out, inp * kh * kw)
     raise ValueError(f"weight: expected a 2-D (Linear) or 4-D (Conv2d) weight, got shape {shape}")
 
 
-def from_view(view: np.ndarray, method: str, shape: tuple[int, ...]) -> np.ndarray:
+def _transposed(method: str, role: str) -> bool:
+    """Whether a Linear weight's view is its transpose."""
+    return method == "node" or (method == "singular" and role == "last")
+
+
+def from_view(view: np.ndarray, method: str, shape: tuple[int, ...], role: str) -> np.ndarray:
     """Inverse of ``method_view``: the weight of ``shape`` whose view is ``view``."""
-    if method == "node" and len(shape) == 2:
+    if len(shape) == 2 and _transposed(method, role):
         return view.T
     return view.reshape(shape)
 

@@ -148,7 +148,7 @@ def _numpy_view(layer: WeightLayer, method: str) -> np.ndarray:
 
 
 def _write(layer: WeightLayer, method: str, view: np.ndarray) -> None:
-    new = np.ascontiguousarray(from_view(view, method, layer.shape))
+    new = np.ascontiguousarray(from_view(view, method, layer.shape, layer.role))
     with torch.no_grad():
         layer.weight.copy_(torch.from_numpy(new).to(dtype=layer.weight.dtype, device=layer.weight.device))
 

@@ -252,8 +252,10 @@ def _block_sum(t: torch.Tensor, *, seed: int, center: str | None = "median",
 
 
 def _k_grid(n: int, k: int | None) -> tuple[int, ...]:
+    """The reference's Hill/moment k grid is the block-sum K1 set for the same n (its divisor rule
+    included), so the tail estimators of one sample are taken at the same k's."""
     if k is None:
-        return tuple(c for c in CANDIDATES if c <= n / 2)
+        return block_sizes(n)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k < n:
         raise ValueError(f"k: expected None or an int in [1, {n - 1}], got {k!r}")
     return (k,)
@@ -310,7 +312,7 @@ def estimate_alpha(x: Any, method: str = "block_sum", *, cap: float | None = 2.0
 
     x may be a numpy array or a torch tensor of any real dtype on any device (computed there).
     Options: block_sum: center='median' (per-column median; None: none), n_permutations=5.
-    hill / moment: k=None (median over the k grid {2, 5, ..., 1000} <= N/2) or an int; center=None.
+    hill / moment: k=None (median over the block-sum K1 set of N, ``block_sizes(N)``) or an int; center=None.
     Same input and seed -> same result. ``cap=None`` disables the cap (``alpha_raw`` is always uncapped).
     """
     if method not in METHODS:
@@ -342,13 +344,23 @@ def estimate_alpha(x: Any, method: str = "block_sum", *, cap: float | None = 2.0
 def layer_alpha_variants(weight: Any, role: str, *, seed: int = 0) -> dict[str, Callable[[], "TailEstimate"]]:
     """The per-layer alpha variants a trial logs, as deferred calls (a caller may handle one failing):
     multi (block-sum over the samples-as-rows view), uni (block-sum over its entries), norms (block-sum
-    over the row norms) and hill (Hill over the entries, median-centred). One definition for the
+    over the row norms) and hill (Hill over the entries, median-centred); uni, norms and hill first
+    remove each column's median of the view. One definition for the
     pipeline, `tailsweep inspect` and the benchmarks, so their numbers agree."""
     samples = layer_samples(weight, role)
-    entries = samples.reshape(-1)
+
+    def column_centred() -> torch.Tensor:
+        # The reference removes each column's median of the samples-as-rows view before every
+        # univariate variant; the estimators then remove the global median (entries) or the norms'
+        # median again, as it did.
+        t = samples if isinstance(samples, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(samples))
+        if not t.is_floating_point() or t.dtype not in (torch.float32, torch.float64):
+            t = t.to(torch.float32)
+        return t - _median(t)   # before any size check: the entries may be enough where the rows are not
+
     return {
         "multi": lambda: estimate_alpha(samples, seed=seed),
-        "uni": lambda: estimate_alpha(entries, seed=seed),
-        "norms": lambda: estimate_alpha(torch.linalg.vector_norm(torch.as_tensor(samples), dim=1), seed=seed),
-        "hill": lambda: estimate_alpha(entries, "hill", seed=seed, center="median"),
+        "uni": lambda: estimate_alpha(column_centred().reshape(-1), seed=seed),
+        "norms": lambda: estimate_alpha(_norms(column_centred()), seed=seed),
+        "hill": lambda: estimate_alpha(column_centred().reshape(-1), "hill", seed=seed, center="median"),
     }
