@@ -37,6 +37,10 @@ TRAINED_OUTCOMES = (CONVERGED, CAPPED)              # final metrics exist (tails
 INCOMPLETE = "incomplete"            # analysis: a run without a finished outcome
 MISSING = "missing"                  # analysis: a grid cell with no run at all
 UNFINISHED = "unfinished"            # status: a trial without DONE or FAILED
+# Fit quality of a trained (converged or capped) trial; diverged and failed trials have none.
+FIT_GOOD = "good"
+FIT_UNDERFIT = "underfit"
+FITS = (FIT_GOOD, FIT_UNDERFIT)
 
 # ---------------------------------------------------------------- placement (not identity)
 DEVICES = ("auto", "cpu", "cuda")    # plus 'cuda:N'
