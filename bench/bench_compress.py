@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.compress import (METHODS, curve_summary, error_curve, method_view, prunable_fraction, prune_model,
-                           prune_models)
+from core.compress import curve_summary, error_curve, method_view, prunable_fraction, prune_model, prune_models
 from core.layers import weight_layers
 from core.spec import DEFAULT_CURVE_RATIOS, PAPER_MAGNITUDE_RATIOS
+from core.vocab import PRUNE_METHODS
 
 ISSUE_RATIOS = tuple(round(0.025 * i, 3) for i in range(1, 41))  # issue 2's target: 40 ratios
 
@@ -82,7 +82,7 @@ def bench_fcn(apply: bool) -> None:
     print(f"FCN {'-'.join(map(str, widths))}: {len(layers)} layers, {n_weights:,} weights, "
           f"{len(DEFAULT_CURVE_RATIOS)} ratios, center='median', torch threads {torch.get_num_threads()}")
     total = 0.0
-    for method in METHODS:
+    for method in PRUNE_METHODS:
         start = time.perf_counter()
         for layer in layers:
             error_curve(method_view(layer.weight, method, layer.role), method, DEFAULT_CURVE_RATIOS)

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from core.atomic import atomic_write, atomic_write_text
+
 TENSORS_FILE = "state.safetensors"
 META_FILE = "state.json"
 
@@ -31,12 +33,8 @@ def save_state(state: TrainState, directory: str | os.PathLike) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.tensors.items()}
-    tmp = directory / (TENSORS_FILE + ".tmp")
-    save_file(tensors, str(tmp))
-    os.replace(tmp, directory / TENSORS_FILE)
-    tmp = directory / (META_FILE + ".tmp")
-    tmp.write_text(json.dumps(state.meta))
-    os.replace(tmp, directory / META_FILE)
+    atomic_write(directory / TENSORS_FILE, lambda tmp: save_file(tensors, str(tmp)))
+    atomic_write_text(directory / META_FILE, json.dumps(state.meta))
     return directory
 
 

@@ -15,11 +15,8 @@ from typing import Any, Callable
 import numpy as np
 
 from core.compress_kernels import (
-    CENTERS,
-    METHODS,
     as_float_array,
     centre,
-    check_center,
     check_matrix,
     check_method,
     check_p,
@@ -30,10 +27,11 @@ from core.compress_kernels import (
     removed_count,
     smallest_sums,
 )
-from core.compress_model import SCOPES, LayerPruning, PrunedModel, prune_model, prune_models
+from core.compress_model import LayerPruning, PrunedModel, prune_model, prune_models
+from core.vocab import check_center
 
 __all__ = [
-    "CENTERS", "METHODS", "SCOPES", "CurveSummary", "LayerPruning", "PrunedModel",
+    "CurveSummary", "LayerPruning", "PrunedModel",
     "curve_summary", "error_curve", "method_view", "prunable_fraction", "prune_model", "prune_models",
 ]
 
@@ -75,7 +73,7 @@ def error_curve(w: Any, method: str, ratios: Any, *, p: float = 2, center: str |
     """Relative l_p error ||u - u_pruned||_p / ||u||_p after removing the fraction r of items, per r.
 
     ``w``: 2-D (rows = units), numpy or torch (any device). ``u = w - center`` (scalar median for
-    magnitude, per-column median unit for singular and node; ``None``: no centring). Items: entries
+    magnitude, per-column median unit for singular and node; 'none' or ``None``: no centring). Items: entries
     by |u| (magnitude), singular values of u (singular; the error is on the singular-value vector),
     rows by their l_p norm (node); the smallest go first, floor(r * n_items + 1e-9) of them.
     ``ratios`` in any order; the result (float64) follows it.

@@ -8,30 +8,20 @@ masses. So one selection (or sort) of the masses gives the whole curve.
 from __future__ import annotations
 
 import math
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
 
-from core.layers import ROLES
-
-METHODS = ("magnitude", "singular", "node")
-CENTERS = ("median", None)
+from core.vocab import PRUNE_METHODS, ROLES, check_center, check_choice, check_registry
 
 # Items removed = floor(r * n + 1e-9): r = k/n, computed in floating point, must give back k.
 RATIO_SLACK = 1e-9
 
 
 def check_method(method: Any) -> str:
-    if method not in METHODS:
-        raise ValueError(f"method: unknown value {method!r} (allowed: {', '.join(METHODS)})")
-    return method
-
-
-def check_center(center: Any) -> str | None:
-    if center not in CENTERS:
-        raise ValueError(f"center: unknown value {center!r} (allowed: 'median', None)")
-    return center
+    return check_choice("method", method, PRUNE_METHODS)
 
 
 def check_p(p: Any) -> float:
@@ -85,8 +75,7 @@ def method_view(weight: Any, method: str, role: str) -> Any:
     weights); for conv the kernels, (out*in, k*k).
     """
     check_method(method)
-    if role not in ROLES:
-        raise ValueError(f"role: unknown value {role!r} (allowed: {', '.join(ROLES)})")
+    check_choice("role", role, ROLES)
     shape = tuple(weight.shape)
     if len(shape) == 2:
         return weight.T if _transposed(method, role) else weight
@@ -120,9 +109,9 @@ def check_matrix(w: np.ndarray, method: str) -> None:
 def centre(w: np.ndarray, method: str, center: str | None) -> tuple[np.ndarray, Any]:
     """u = w - c, and c: the scalar median (magnitude) or the per-column median unit (singular, node).
 
-    With ``center=None`` u is ``w`` itself (not a copy) and c is None.
+    With ``center`` 'none' (or None) u is ``w`` itself (not a copy) and c is None.
     """
-    if center is None:
+    if check_center(center) == "none":
         return w, None
     c = np.median(w) if method == "magnitude" else np.median(w, axis=0, keepdims=True)
     return np.subtract(w, c, dtype=w.dtype), c
@@ -140,15 +129,31 @@ def powers(u: np.ndarray, p: float, *, exact: bool) -> np.ndarray:
     return np.power(np.abs(u, dtype=np.float64), p)
 
 
-def item_masses(u: np.ndarray, method: str, p: float, *, exact: bool = False) -> np.ndarray:
-    """One mass per item, a fresh array the caller may reorder: entries, singular values, or rows."""
-    if method == "magnitude":
-        return powers(u.reshape(-1), p, exact=exact)
-    if method == "node":
-        return powers(u, p, exact=True).sum(axis=1)
+def _entry_masses(u: np.ndarray, p: float, exact: bool) -> np.ndarray:
+    return powers(u.reshape(-1), p, exact=exact)
+
+
+def _row_masses(u: np.ndarray, p: float, exact: bool) -> np.ndarray:
+    return powers(u, p, exact=True).sum(axis=1)
+
+
+def _singular_masses(u: np.ndarray, p: float, exact: bool) -> np.ndarray:
     # torch's LAPACK path is faster than numpy's for values only; it keeps u's precision.
     s = torch.linalg.svdvals(torch.from_numpy(np.require(u, requirements=["C", "W"]))).numpy()
     return np.power(s.astype(np.float64), p)
+
+
+_MASSES: Mapping[str, Callable[[np.ndarray, float, bool], np.ndarray]] = MappingProxyType({
+    "magnitude": _entry_masses,
+    "singular": _singular_masses,
+    "node": _row_masses,
+})
+check_registry("pruning method (item masses)", _MASSES, PRUNE_METHODS)
+
+
+def item_masses(u: np.ndarray, method: str, p: float, *, exact: bool = False) -> np.ndarray:
+    """One mass per item, a fresh array the caller may reorder: entries, singular values, or rows."""
+    return _MASSES[method](u, p, exact)
 
 
 def select_in_place(a: np.ndarray, kth: list[int]) -> None:

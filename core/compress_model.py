@@ -8,7 +8,8 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -16,15 +17,13 @@ from torch import nn
 
 from core.compress_kernels import (
     centre,
-    check_center,
     check_method,
     from_view,
     method_view,
     removed_count,
 )
-from core.layers import ROLES, WeightLayer, weight_layers
-
-SCOPES = ("layer", "global")
+from core.layers import WeightLayer, weight_layers
+from core.vocab import PRUNE_METHODS, ROLES, SCOPES, check_center, check_choice, check_registry
 
 
 @dataclass(frozen=True)
@@ -48,8 +47,7 @@ class LayerPruning:
     kept: int
 
     def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"role: unknown value {self.role!r} (allowed: {', '.join(ROLES)})")
+        check_choice("role", self.role, ROLES)
         if not 0 <= self.removed_items <= self.n_items or self.n_items <= 0:
             raise ValueError(f"removed_items: must lie in [0, n_items={self.n_items}], got {self.removed_items}")
         if self.total != math.prod(self.shape) or self.kept < 0:
@@ -78,15 +76,14 @@ class PrunedModel:
     method: str
     ratio: float
     scope: str
-    center: str | None
+    center: str                # 'median' | 'none' (None is read as 'none')
     prune_last: bool
     layers: tuple[LayerPruning, ...]
 
     def __post_init__(self) -> None:
         check_method(self.method)
-        check_center(self.center)
-        if self.scope not in SCOPES:
-            raise ValueError(f"scope: unknown value {self.scope!r} (allowed: {', '.join(SCOPES)})")
+        object.__setattr__(self, "center", check_center(self.center))
+        check_choice("scope", self.scope, SCOPES)
         if not self.layers:
             raise ValueError("layers: a pruned model needs at least one weight layer")
 
@@ -126,18 +123,28 @@ def _check_ratio(ratio: Any) -> float:
     return float(ratio)
 
 
+@dataclass(frozen=True)
+class _Accounting:
+    """How one method counts the items of a (rows, cols) view, and what the pruned layer stores."""
+
+    n_items: Callable[[tuple[int, int]], int]
+    kept_per_item: Callable[[tuple[int, int]], int]
+
+
+_ACCOUNTING: Mapping[str, _Accounting] = MappingProxyType({
+    "magnitude": _Accounting(lambda view: view[0] * view[1], lambda view: 1),
+    "singular": _Accounting(min, lambda view: view[0] + view[1]),   # rank k costs k(m + n)
+    "node": _Accounting(lambda view: view[0], lambda view: view[1]),
+})
+check_registry("pruning method (accounting)", _ACCOUNTING, PRUNE_METHODS)
+
+
 def _n_items(view_shape: tuple[int, int], method: str) -> int:
-    if method == "magnitude":
-        return view_shape[0] * view_shape[1]
-    return view_shape[0] if method == "node" else min(view_shape)
+    return _ACCOUNTING[method].n_items(view_shape)
 
 
 def _kept(view_shape: tuple[int, int], method: str, n_items: int, removed: int) -> int:
-    if method == "magnitude":
-        return n_items - removed
-    if method == "node":
-        return (n_items - removed) * view_shape[1]
-    return (n_items - removed) * (view_shape[0] + view_shape[1])
+    return (n_items - removed) * _ACCOUNTING[method].kept_per_item(view_shape)
 
 
 def _numpy_view(layer: WeightLayer, method: str) -> np.ndarray:
@@ -250,12 +257,11 @@ def prune_models(model: nn.Module, method: str, ratios: Sequence[float], *, scop
     Arguments are checked and the per-layer sorts/SVDs done at the call; the copies are made lazily.
     """
     check_method(method)
-    check_center(center)
+    center = check_center(center)
     if not isinstance(ratios, (Sequence, np.ndarray)):
         raise ValueError(f"ratios: must be a sequence of numbers in [0, 1], got {ratios!r}")
     ratios = [_check_ratio(ratio) for ratio in ratios]
-    if scope not in SCOPES:
-        raise ValueError(f"scope: unknown value {scope!r} (allowed: {', '.join(SCOPES)})")
+    check_choice("scope", scope, SCOPES)
     if scope == "global" and method != "magnitude":
         raise ValueError(f"scope: 'global' applies to method 'magnitude' only, got method {method!r}")
     if not isinstance(prune_last, bool):
@@ -280,7 +286,7 @@ def prune_model(model: nn.Module, method: str, ratio: float, *, scope: str = "la
     """A deep copy of ``model`` with the fraction ``ratio`` of items removed from each weight layer.
 
     Removed items are set to the centre (the reference's median fill: scalar median for magnitude,
-    median unit for node and singular) or zeroed with ``center=None``. ``scope="global"`` (magnitude
+    median unit for node and singular) or zeroed with ``center='none'`` (or None). ``scope="global"`` (magnitude
     only) removes the fraction ``ratio`` of all target entries under one threshold. The last layer is
     pruned only with ``prune_last=True``; otherwise it stays dense and is accounted as such.
     """

@@ -1,7 +1,7 @@
 """Dataset registry: a DataSpec in, a ``Dataset`` (whole splits as tensors on one device) out.
 
-Loaders live in ``core.datasets``; this module only names them. ``DATASETS`` in core/spec.py must list
-exactly these names (a test checks it).
+Loaders live in ``core.datasets``; this module only names them. The registry must cover exactly
+``core.vocab.DATASETS``, checked at import.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from core.datasets.mnist5k import load_mnist5k
 from core.datasets.synthetic import load_synthetic
 from core.datasets.vision import load_cifar10, load_mnist
 from core.spec import DataSpec
+from core.vocab import DATASETS, check_choice, check_registry
 
 __all__ = ["Dataset", "load_dataset", "dataset_names", "dataset_loader", "build_registry"]
 
@@ -37,6 +38,7 @@ _LOADERS: Mapping[str, Loader] = build_registry((
     ("cifar10", load_cifar10),
     ("synthetic", load_synthetic),
 ), "dataset")
+check_registry("dataset", _LOADERS, DATASETS)
 
 
 def dataset_names() -> tuple[str, ...]:
@@ -44,10 +46,7 @@ def dataset_names() -> tuple[str, ...]:
 
 
 def dataset_loader(name: str) -> Loader:
-    try:
-        return _LOADERS[name]
-    except KeyError:
-        raise ValueError(f"data.dataset: unknown value {name!r} (allowed: {', '.join(_LOADERS)})") from None
+    return _LOADERS[check_choice("data.dataset", name, DATASETS)]
 
 
 def load_dataset(spec: DataSpec, device: torch.device | str = "cpu") -> Dataset:

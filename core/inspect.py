@@ -15,16 +15,14 @@ from typing import Any
 import torch
 
 from core import compress
-from core.layers import ROLES, role_of
+from core.layers import role_of
+from core.result import json_number
 from core.tails import layer_alpha_variants
+from core.vocab import ALPHA_VARIANTS, PRUNE_METHODS, ROLES, check_choice
 
-VARIANTS = ("multi", "uni", "hill")
+# The report's alpha columns (multivariate, univariate, Hill): the trial's variants without 'norms'.
+VARIANTS = tuple(variant for variant in ALPHA_VARIANTS if variant != "norms")
 DEFAULT_EPS = 0.1
-
-
-def _json_number(value: float | None) -> float | str | None:
-    # JSON has no inf/nan: write them as strings, as core.result does.
-    return value if value is None or math.isfinite(value) else repr(float(value))
 
 
 @dataclass(frozen=True)
@@ -51,12 +49,11 @@ class LayerInspection:
     notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise ValueError(f"role: unknown value {self.role!r} (allowed: {', '.join(ROLES)})")
+        check_choice("role", self.role, ROLES)
         if tuple(self.alphas) != VARIANTS:
             raise ValueError(f"alphas: expected variants {', '.join(VARIANTS)}, got {', '.join(self.alphas)}")
-        if tuple(self.prunable) != tuple(compress.METHODS):
-            raise ValueError(f"prunable: expected methods {', '.join(compress.METHODS)}")
+        if tuple(self.prunable) != PRUNE_METHODS:
+            raise ValueError(f"prunable: expected methods {', '.join(PRUNE_METHODS)}")
         for method, fraction in self.prunable.items():
             if fraction is not None and not 0.0 <= fraction <= 1.0:
                 raise ValueError(f"prunable.{method}: {fraction} is not a fraction in [0, 1]")
@@ -65,8 +62,8 @@ class LayerInspection:
         return {
             "index": self.index, "name": self.name, "role": self.role, "shape": list(self.shape),
             "dtype": self.dtype,
-            "alpha": {v: None if a is None else {"alpha": _json_number(a.alpha),
-                                                 "alpha_raw": _json_number(a.alpha_raw)}
+            "alpha": {v: None if a is None else {"alpha": json_number(a.alpha),
+                                                 "alpha_raw": json_number(a.alpha_raw)}
                       for v, a in self.alphas.items()},
             "prunable": dict(self.prunable),
             "notes": list(self.notes),
@@ -108,7 +105,7 @@ def _alphas(w: torch.Tensor, role: str, seed: int, notes: list[str]) -> dict[str
 
 def _prunable(w: torch.Tensor, role: str, eps: float, notes: list[str]) -> dict[str, float | None]:
     out: dict[str, float | None] = {}
-    for method in compress.METHODS:
+    for method in PRUNE_METHODS:
         try:
             out[method] = float(compress.prunable_fraction(compress.method_view(w, method, role), method, eps))
         except ValueError as err:  # e.g. an all-zero layer has no relative error
@@ -125,7 +122,7 @@ def inspect_layer(index: int, name: str, weight: torch.Tensor, role: str, *, eps
         alphas, prunable = _alphas(w, role, seed, notes), _prunable(w, role, eps, notes)
     else:
         alphas = {v: None for v in VARIANTS}
-        prunable = {m: None for m in compress.METHODS}
+        prunable = {m: None for m in PRUNE_METHODS}
         notes.append("weights contain NaN or inf (a diverged run?): nothing estimated")
     return LayerInspection(index, name, role, tuple(w.shape), str(w.dtype).removeprefix("torch."),
                            alphas, prunable, tuple(notes))

@@ -21,20 +21,34 @@ Final metrics (logged once, at the trial's last iteration):
     time/{stage}                          wall seconds per pipeline stage
     iterations                            iterations trained
 
-Step metrics (step = iteration):
+Step metrics (step = iteration), built by ``step_key`` and ``current_alpha_key``:
     train/{loss|acc}     full train set, at convergence checks
     test/{loss|acc}      full test set, every test_every iterations
     batch/loss           running mean minibatch loss since the previous report
     alpha/current/multi/layer{i}   the multivariate block-sum alpha of the current weights
+``is_step_key`` tells the two kinds apart.
+
+The word lists (weight sets, variants, aggregates, roles, outcomes) live in core.vocab; the names below
+re-export them for readers that still spell them ``keys.X``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-WEIGHT_SETS = ("final", "avg")
-ALPHA_VARIANTS = ("multi", "uni", "norms", "hill")
-AGGREGATES = ("median", "mean", "min")
-ROLES = ("first", "hidden", "last")
+from core.vocab import AGGREGATES, ALPHA_VARIANTS, OUTCOMES, ROLES, STEP_SOURCES, WEIGHT_SETS
+
+__all__ = [
+    "AGGREGATES", "ALPHA_VARIANTS", "OUTCOMES", "ROLES", "WEIGHT_SETS",
+    "ITERATIONS", "CURRENT_ALPHA_ROOT", "CURRENT_ALPHA_PREFIX", "ParsedKey",
+    "fmt_ratio", "fmt_eps", "layer", "role", "eval_key", "gap_key", "alpha_key", "prunable_key", "error_key",
+    "pruned_key", "remaining_key", "sv_removed_key", "time_key", "step_key", "current_alpha_key",
+    "parse_key", "is_step_key",
+    "TAG_SPEC_HASH", "TAG_SWEEP", "TAG_OUTCOME", "TAG_VERSION", "TAG_LAYERS",
+]
+
+ITERATIONS = "iterations"
+CURRENT_ALPHA_ROOT = "alpha/current/"                # every alpha-of-the-current-weights key starts so
+CURRENT_ALPHA_PREFIX = CURRENT_ALPHA_ROOT + "multi/"
 
 
 def fmt_ratio(ratio: float) -> str:
@@ -50,6 +64,11 @@ def fmt_eps(eps: float) -> str:
 
 def layer(i: int) -> str:
     return f"layer{i}"
+
+
+def role(name: str) -> str:
+    """The ``which`` token of a per-role alpha aggregate: 'role_first', ..."""
+    return f"role_{name}"
 
 
 def eval_key(wset: str, split: str, what: str) -> str:
@@ -90,7 +109,13 @@ def time_key(stage: str) -> str:
     return f"time/{stage}"
 
 
-CURRENT_ALPHA_PREFIX = "alpha/current/multi/"
+def step_key(split: str, what: str) -> str:
+    """A step metric: ``split`` is train | test | batch, ``what`` loss | acc (batch: loss only)."""
+    return f"{split}/{what}"
+
+
+def current_alpha_key(layer_index: int) -> str:
+    return CURRENT_ALPHA_PREFIX + layer(layer_index)
 
 
 @dataclass(frozen=True)
@@ -146,13 +171,26 @@ def parse_key(key: str) -> ParsedKey | None:
             return ParsedKey("sv_removed", ratio=float(parts[1][1:]))
         if head == "time" and n == 2:
             return ParsedKey("time", what=parts[1])
-        if head in ("train", "test", "batch") and n == 2:
+        if head in STEP_SOURCES and n == 2:
             return ParsedKey("step", split=head, what=parts[1])
-        if key == "iterations":
+        if key == ITERATIONS:
             return ParsedKey("iterations")
     except ValueError:
         return None
     return None
+
+
+def is_step_key(key: str) -> bool:
+    """True for a step metric (logged at many steps, step = iteration), False for a final metric
+    (logged once, at the last iteration) and for any key outside the scheme.
+
+    The one definition: a key is a step key iff ``parse_key`` gives the 'step' family (train/...,
+    test/..., batch/...) or it starts with 'alpha/current/' (alpha of the current weights over time).
+    """
+    if key.startswith(CURRENT_ALPHA_ROOT):
+        return True
+    parsed = parse_key(key)
+    return parsed is not None and parsed.family == "step"
 
 
 # Run tags (MLflow tags; the trial directory's record carries the same values).
@@ -161,4 +199,3 @@ TAG_SWEEP = "tailsweep.sweep"
 TAG_OUTCOME = "tailsweep.outcome"      # converged | capped | diverged | failed
 TAG_VERSION = "tailsweep.version"
 TAG_LAYERS = "tailsweep.layers"        # JSON list: [{"index", "name", "role", "shape"}, ...]
-OUTCOMES = ("converged", "capped", "diverged", "failed")

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-ROLES = ("first", "hidden", "last")
+from core.vocab import ROLES
+
+__all__ = ["ROLES", "WeightLayer", "role_of", "weight_layers"]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ Pure functions of weights (and, for pruned accuracy, a model and a test split); 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from types import MappingProxyType
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -17,13 +18,17 @@ from core.evaluate import evaluate
 from core.layers import WeightLayer
 from core.spec import CompressSpec
 from core.tails import layer_alpha_variants
+from core.vocab import AGGREGATES, CENTERS, ROLES, check_registry
 
-CENTERINGS = {"median": "median", "none": None}
+_AGGREGATORS: Mapping[str, Callable[[np.ndarray], float]] = MappingProxyType({
+    "median": np.median, "mean": np.mean, "min": np.min,
+})
+check_registry("aggregate", _AGGREGATORS, AGGREGATES)
 
 
 def _aggregate(values: Sequence[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=float)
-    return {"median": float(np.median(arr)), "mean": float(np.mean(arr)), "min": float(np.min(arr))}
+    return {name: float(aggregator(arr)) for name, aggregator in _AGGREGATORS.items()}
 
 
 def tail_metrics(layers: Sequence[WeightLayer], wset: str, seed: int) -> dict[str, float]:
@@ -41,10 +46,10 @@ def tail_metrics(layers: Sequence[WeightLayer], wset: str, seed: int) -> dict[st
         if finite:
             for agg, value in _aggregate(finite).items():
                 out[keys.alpha_key(wset, variant, agg, raw=is_raw)] = value
-        for role in keys.ROLES:
+        for role in ROLES:
             of_role = [v for r, v in pairs if r == role and math.isfinite(v)]
             if of_role:
-                out[keys.alpha_key(wset, variant, f"role_{role}", raw=is_raw)] = float(np.median(of_role))
+                out[keys.alpha_key(wset, variant, keys.role(role), raw=is_raw)] = float(np.median(of_role))
     return out
 
 
@@ -54,12 +59,12 @@ def curve_metrics(layers: Sequence[WeightLayer], wset: str, spec: CompressSpec) 
     for layer in layers:
         for method in spec.methods:
             view = method_view(layer.weight, method, layer.role)
-            for center_name, center in CENTERINGS.items():
+            for center in CENTERS:
                 summary = curve_summary(view, method, spec.curve_ratios, spec.eps, p=spec.p, center=center)
                 for ratio, err in zip(spec.curve_ratios, summary.errors):
-                    out[keys.error_key(wset, method, center_name, ratio, layer.index)] = float(err)
+                    out[keys.error_key(wset, method, center, ratio, layer.index)] = float(err)
                 for eps, frac in zip(spec.eps, summary.prunable):
-                    out[keys.prunable_key(wset, method, center_name, eps, layer.index)] = float(frac)
+                    out[keys.prunable_key(wset, method, center, eps, layer.index)] = float(frac)
     return out
 
 
@@ -68,7 +73,7 @@ def pruned_accuracy_metrics(model: nn.Module, x_test: torch.Tensor, y_test: torc
     """Test loss/accuracy of the pruned model for each method x ratio, plus parameter accounting."""
     out: dict[str, float] = {}
     for method in spec.methods:
-        pruned_models = prune_models(model, method, spec.ratios, scope=spec.scope, center=spec.center_value,
+        pruned_models = prune_models(model, method, spec.ratios, scope=spec.scope, center=spec.center,
                                      prune_last=spec.prune_last)
         for ratio, pruned in zip(spec.ratios, pruned_models):
             ev = evaluate(pruned.model, x_test, y_test, eval_batch_size)

@@ -1,6 +1,6 @@
 """Model registry: ``fcn`` and ``vgg11`` as in the paper (no biases, no BatchNorm), seeded construction.
 
-``ARCHS`` in core/spec.py must list exactly these names (a test checks it). Weight layers, in order and
+The registry must cover exactly ``core.vocab.ARCHS``, checked at import. Weight layers, in order and
 with their roles, come from ``core.layers.weight_layers``.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from torch import nn
 
 from core.data import build_registry
 from core.spec import ModelSpec
+from core.vocab import ARCHS, check_choice, check_registry
 
 __all__ = ["FCN", "VGG11", "build_model", "model_names", "model_builder", "vgg11_channels"]
 
@@ -89,6 +90,7 @@ _BUILDERS: Mapping[str, Builder] = build_registry((
     ("fcn", _fcn),
     ("vgg11", _vgg11),
 ), "model")
+check_registry("model", _BUILDERS, ARCHS)
 
 
 def model_names() -> tuple[str, ...]:
@@ -96,10 +98,7 @@ def model_names() -> tuple[str, ...]:
 
 
 def model_builder(name: str) -> Builder:
-    try:
-        return _BUILDERS[name]
-    except KeyError:
-        raise ValueError(f"model.arch: unknown value {name!r} (allowed: {', '.join(_BUILDERS)})") from None
+    return _BUILDERS[check_choice("model.arch", name, ARCHS)]
 
 
 def build_model(spec: ModelSpec, in_shape: tuple[int, ...], n_classes: int, *, seed: int) -> nn.Module:

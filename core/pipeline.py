@@ -10,17 +10,17 @@ import torch
 from torch import nn
 
 from core import keys
-from core.callbacks import Callback
 from core.checkpoint import TrainState
 from core.data import load_dataset
 from core.evaluate import evaluate, generalization_gap
 from core.layers import weight_layers
+from core.loop import Callback
 from core.measure import curve_metrics, pruned_accuracy_metrics, tail_metrics
 from core.models import build_model
 from core.result import TrialResult
 from core.spec import TrialSpec
-from core.train import STATUS_DIVERGED, train
-from core.vocab import DEVICES, ChoiceError
+from core.train import train
+from core.vocab import DEVICES, DIVERGED, EVAL_WHATS, SPLITS, ChoiceError
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -54,11 +54,12 @@ def _measure_weight_set(model: nn.Module, weights: dict[str, torch.Tensor], wset
     with timer.stage("evaluate"):
         splits = {"train": evaluate(model, data.x_train, data.y_train, spec.train.eval_batch_size),
                   "test": evaluate(model, data.x_test, data.y_test, spec.train.eval_batch_size)}
-        for split, ev in splits.items():
-            metrics[keys.eval_key(wset, split, "loss")] = ev.loss
-            metrics[keys.eval_key(wset, split, "acc")] = ev.acc
+        for split in SPLITS:
+            for what in EVAL_WHATS:
+                metrics[keys.eval_key(wset, split, what)] = getattr(splits[split], what)
         gap = generalization_gap(splits["train"], splits["test"])
-        metrics[keys.gap_key(wset, "loss")], metrics[keys.gap_key(wset, "acc")] = gap.loss, gap.acc
+        for what in EVAL_WHATS:
+            metrics[keys.gap_key(wset, what)] = getattr(gap, what)
     layers = weight_layers(model)
     with torch.no_grad():
         with timer.stage("tails"):
@@ -85,9 +86,9 @@ def run_trial(spec: TrialSpec, callbacks: Sequence[Callback] = (), *, device: st
     with timer.stage("train"):
         outcome = train(model, data, spec.train, lr=spec.eta, batch_size=spec.batch_size, seed=spec.seed,
                         callbacks=callbacks, resume=resume)
-    metrics: dict[str, float] = {"iterations": float(outcome.iterations)}
+    metrics: dict[str, float] = {keys.ITERATIONS: float(outcome.iterations)}
     notes: list[str] = []
-    if outcome.status == STATUS_DIVERGED:
+    if outcome.status == DIVERGED:
         notes.append(f"diverged at iteration {outcome.iterations}: tails, curves and pruning skipped")
     else:
         if outcome.avg_count < spec.train.avg_window:

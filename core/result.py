@@ -8,11 +8,12 @@ from typing import Any
 
 from core import keys
 from core.spec import TrialSpec
+from core.vocab import OUTCOMES, check_choice
 
 
-def _json_number(value: float) -> float | str:
-    # JSON has no inf/nan; keep them as strings so a diverged trial's record still parses.
-    return value if math.isfinite(value) else repr(float(value))
+def json_number(value: float | None) -> float | str | None:
+    """JSON has no inf/nan: write them as strings ('inf', 'nan') so a diverged trial's record still parses."""
+    return value if value is None or math.isfinite(value) else repr(float(value))
 
 
 def _from_json_number(value: float | str) -> float:
@@ -37,8 +38,7 @@ class TrialResult:
     notes: tuple[str, ...] = ()                   # e.g. 'diverged at iteration 27: analysis skipped'
 
     def __post_init__(self) -> None:
-        if self.status not in keys.OUTCOMES:
-            raise ValueError(f"status: unknown value {self.status!r} (allowed: {', '.join(keys.OUTCOMES)})")
+        check_choice("status", self.status, OUTCOMES)
 
     def to_records(self) -> list[dict[str, Any]]:
         """Flat rows, one per metric value: spec hash, key, step, value and the key's parsed parts."""
@@ -58,8 +58,8 @@ class TrialResult:
             "spec_hash": self.spec.spec_hash(),
             "status": self.status,
             "iterations": self.iterations,
-            "metrics": {k: _json_number(v) for k, v in self.metrics.items()},
-            "history": [[s, k, _json_number(v)] for s, k, v in self.history],
+            "metrics": {k: json_number(v) for k, v in self.metrics.items()},
+            "history": [[s, k, json_number(v)] for s, k, v in self.history],
             "layers": list(self.layers),
             "notes": list(self.notes),
         }

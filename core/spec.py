@@ -13,11 +13,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Mapping
 
-DATASETS = ("mnist5k", "mnist", "cifar10", "synthetic")
-ARCHS = ("fcn", "vgg11")
-PRUNE_METHODS = ("magnitude", "singular", "node")
-SCOPES = ("layer", "global")
-CENTERS = ("median", "none")
+from core.vocab import ARCHS, CENTERS, DATASETS, PRUNE_METHODS, SCOPES, unknown_value
+
 # 0, .05, ..., 1: dense enough for kept fractions 0.1/0.2 and the curve plots; each point is one MLflow
 # metric per layer, method, centring and weight set (a .025 grid doubled the tracking cost of short trials).
 DEFAULT_CURVE_RATIOS = tuple(round(0.05 * i, 2) for i in range(21))
@@ -54,7 +51,7 @@ class _Checker:
 
     def choice(self, name: str, value: Any, allowed: tuple[str, ...]) -> None:
         if value not in allowed:
-            self.fail(name, f"unknown value {value!r} (allowed: {', '.join(allowed)})")
+            self.fail(name, unknown_value(value, allowed))
 
     def int_at_least(self, name: str, value: Any, low: int, optional: bool = False) -> None:
         if optional and value is None:
@@ -286,11 +283,6 @@ class CompressSpec(_Spec):
             c.fail("prune_last", f"must be true or false, got {self.prune_last!r}")
         c.done()
         self._coerce_floats()
-
-    @property
-    def center_value(self) -> str | None:
-        """The ``center`` argument core.compress expects ('median' or None)."""
-        return None if self.center == "none" else self.center
 
 
 @dataclass(frozen=True)

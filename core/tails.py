@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import torch
 
-from core.layers import ROLES
+from core.vocab import ALPHA_VARIANTS, ROLES, TAIL_METHODS, check_center, check_choice, check_registry
 
 # The reference code's block sizes / Hill k grid (PAPER.md).
 CANDIDATES = (2, 5, 10, 20, 50, 100, 500, 1000)
 MIN_SAMPLES = 4
 # Added inside every log, as the reference did (np.spacing(1)), so exact zeros stay finite.
 LOG_EPS = float(np.finfo(np.float64).eps)
-CENTERS = ("median", None)
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,7 @@ class TailEstimate:
     cap: float | None = 2.0
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method: unknown value {self.method!r} (allowed: {', '.join(METHODS)})")
+        check_choice("method", self.method, TAIL_METHODS)
         if self.n < MIN_SAMPLES:
             raise ValueError(f"n: {self.n} samples; at least {MIN_SAMPLES} are needed")
         if not self.ks or len(self.ks) != len(self.per_k):
@@ -74,8 +73,7 @@ def layer_samples(weight: Any, role: str) -> Any:
     outgoing vector is a sample, as the output layer has few rows). Conv (out, in, kh, kw) ->
     (out*in, kh*kw): each kernel is a sample, whatever the role.
     """
-    if role not in ROLES:
-        raise ValueError(f"role: unknown value {role!r} (allowed: {', '.join(ROLES)})")
+    check_choice("role", role, ROLES)
     if isinstance(weight, torch.Tensor):
         weight = weight.detach()
     elif not isinstance(weight, np.ndarray):
@@ -134,9 +132,7 @@ def _median_torch(t: torch.Tensor) -> torch.Tensor:
 
 
 def _center(t: torch.Tensor, center: str | None) -> torch.Tensor:
-    if center not in CENTERS:
-        raise ValueError(f"center: unknown value {center!r} (allowed: 'median', None)")
-    return t - _median(t) if center == "median" else t
+    return t - _median(t) if check_center(center) == "median" else t
 
 
 def _norms(t: torch.Tensor) -> torch.Tensor:
@@ -304,6 +300,7 @@ METHODS: Mapping[str, _Method] = MappingProxyType({
     "hill": _Method(_hill, ("k", "center")),
     "moment": _Method(_moment, ("k", "center")),
 })
+check_registry("tail estimator", METHODS, TAIL_METHODS)
 
 
 def estimate_alpha(x: Any, method: str = "block_sum", *, cap: float | None = 2.0, seed: int = 0,
@@ -311,13 +308,12 @@ def estimate_alpha(x: Any, method: str = "block_sum", *, cap: float | None = 2.0
     """Tail index of x: 1-D samples, or a 2-D (N, d) matrix whose rows are N samples in R^d.
 
     x may be a numpy array or a torch tensor of any real dtype on any device (computed there).
-    Options: block_sum: center='median' (per-column median; None: none), n_permutations=5.
-    hill / moment: k=None (median over the block-sum K1 set of N, ``block_sizes(N)``) or an int; center=None.
+    Options: block_sum: center='median' (per-column median; 'none' or None: none), n_permutations=5.
+    hill / moment: k=None (median over the block-sum K1 set of N, ``block_sizes(N)``) or an int; center=None
+    ('none'; or 'median').
     Same input and seed -> same result. ``cap=None`` disables the cap (``alpha_raw`` is always uncapped).
     """
-    if method not in METHODS:
-        raise ValueError(f"method: unknown value {method!r} (allowed: {', '.join(METHODS)})")
-    spec = METHODS[method]
+    spec = METHODS[check_choice("method", method, TAIL_METHODS)]
     unknown = sorted(set(method_options) - set(spec.options))
     if unknown:
         raise ValueError(f"{method}: unknown option {unknown[0]!r} (allowed: {', '.join(spec.options)})")
@@ -341,6 +337,27 @@ def estimate_alpha(x: Any, method: str = "block_sum", *, cap: float | None = 2.0
     )
 
 
+# The per-layer alpha variants a trial logs, from (samples-as-rows view, its entries, seed).
+def _column_centred(samples: Any) -> torch.Tensor:
+    """The samples-as-rows view less each column's median: the reference removes it before every
+    univariate variant, whose estimators then remove the global median (entries) or the norms' median
+    again, as it did. Taken before any size check: the entries may be enough where the rows are not."""
+    t = samples if isinstance(samples, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(samples))
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    return t - _median(t)
+
+
+# Each variant gets the view and a deferred column-centred copy of it.
+_VARIANTS: Mapping[str, Callable[[Any, Callable[[], torch.Tensor], int], TailEstimate]] = MappingProxyType({
+    "multi": lambda samples, centred, seed: estimate_alpha(samples, seed=seed),
+    "uni": lambda samples, centred, seed: estimate_alpha(centred().reshape(-1), seed=seed),
+    "norms": lambda samples, centred, seed: estimate_alpha(_norms(centred()), seed=seed),
+    "hill": lambda samples, centred, seed: estimate_alpha(centred().reshape(-1), "hill", seed=seed, center="median"),
+})
+check_registry("alpha variant", _VARIANTS, ALPHA_VARIANTS)
+
+
 def layer_alpha_variants(weight: Any, role: str, *, seed: int = 0) -> dict[str, Callable[[], "TailEstimate"]]:
     """The per-layer alpha variants a trial logs, as deferred calls (a caller may handle one failing):
     multi (block-sum over the samples-as-rows view), uni (block-sum over its entries), norms (block-sum
@@ -348,19 +365,5 @@ def layer_alpha_variants(weight: Any, role: str, *, seed: int = 0) -> dict[str, 
     remove each column's median of the view. One definition for the
     pipeline, `tailsweep inspect` and the benchmarks, so their numbers agree."""
     samples = layer_samples(weight, role)
-
-    def column_centred() -> torch.Tensor:
-        # The reference removes each column's median of the samples-as-rows view before every
-        # univariate variant; the estimators then remove the global median (entries) or the norms'
-        # median again, as it did.
-        t = samples if isinstance(samples, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(samples))
-        if not t.is_floating_point() or t.dtype not in (torch.float32, torch.float64):
-            t = t.to(torch.float32)
-        return t - _median(t)   # before any size check: the entries may be enough where the rows are not
-
-    return {
-        "multi": lambda: estimate_alpha(samples, seed=seed),
-        "uni": lambda: estimate_alpha(column_centred().reshape(-1), seed=seed),
-        "norms": lambda: estimate_alpha(_norms(column_centred()), seed=seed),
-        "hill": lambda: estimate_alpha(column_centred().reshape(-1), "hill", seed=seed, center="median"),
-    }
+    centred = partial(_column_centred, samples)
+    return {name: partial(variant, samples, centred, seed) for name, variant in _VARIANTS.items()}

@@ -1,36 +1,28 @@
-"""The paper's training rules as callbacks: convergence/divergence, iterate averaging, curves, alpha(t)."""
+"""The paper's training rules as callbacks: convergence/divergence, iterate averaging, curves, alpha(t).
+
+``PaperRules`` holds them in their one order (see core/loop.py: list order is the contract).
+"""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from core import keys
-from core.callbacks import Callback
-from core.evaluate import Evaluation, evaluate
+from core.evaluate import Evaluation
 from core.layers import weight_layers
+from core.loop import Callback, TrainLoop
 from core.spec import TrainSpec
-
-if TYPE_CHECKING:
-    from core.train import TrainLoop
-
-
-def _split_eval(loop: "TrainLoop", split: str) -> Evaluation:
-    """Full-split evaluation, cached per iteration so two rules at the same step share one pass."""
-    cache = loop.__dict__.setdefault("_eval_cache", {})
-    key = (split, loop.iteration)
-    if key not in cache:
-        cache.clear() if len(cache) > 4 else None
-        x, y = (loop.data.x_train, loop.data.y_train) if split == "train" else (loop.data.x_test, loop.data.y_test)
-        cache[key] = evaluate(loop.model, x, y, loop.spec.eval_batch_size)
-    return cache[key]
+from core.tails import estimate_alpha, layer_samples
+from core.vocab import BATCH, DIVERGED, EVAL_WHATS, SPLITS
 
 
-def _publish_eval(loop: "TrainLoop", split: str) -> Evaluation:
-    ev = _split_eval(loop, split)
-    loop.publish({f"{split}/loss": ev.loss, f"{split}/acc": ev.acc})
-    return ev
+def _publish_eval(loop: TrainLoop, split: str) -> Evaluation:
+    evaluation = loop.evaluate_split(split)
+    loop.publish({keys.step_key(split, what): getattr(evaluation, what) for what in EVAL_WHATS})
+    return evaluation
 
 
 class ConvergenceRule(Callback):
@@ -41,17 +33,19 @@ class ConvergenceRule(Callback):
     Diverged: a non-finite loss, or train accuracy <= ``diverge_acc`` at the first check past
     ``diverge_after``."""
 
+    name = "convergence"
+
     def __init__(self, spec: TrainSpec):
         self.spec = spec
         self.diverge_checked = False
 
-    def on_step_end(self, loop: "TrainLoop") -> None:
+    def after_step(self, loop: TrainLoop) -> None:
         if loop.iteration % self.spec.eval_every:
             return
         batch_loss = loop.take_batch_loss()
         if batch_loss is None:
             return
-        loop.publish({"batch/loss": batch_loss})
+        loop.publish({keys.step_key(BATCH, "loss"): batch_loss})
         if not math.isfinite(batch_loss):
             return self._diverge(loop)
         if loop.converged_at is not None:
@@ -59,21 +53,21 @@ class ConvergenceRule(Callback):
         diverge_check_due = not self.diverge_checked and loop.iteration >= self.spec.diverge_after
         if batch_loss >= self.spec.eval_trigger * self.spec.loss_threshold and not diverge_check_due:
             return
-        ev = _publish_eval(loop, "train")
-        if not math.isfinite(ev.loss):
+        train = _publish_eval(loop, "train")
+        if not math.isfinite(train.loss):
             return self._diverge(loop)
         if diverge_check_due:
             self.diverge_checked = True
-            if ev.acc <= self.spec.diverge_acc:
+            if train.acc <= self.spec.diverge_acc:
                 return self._diverge(loop)
-        if ev.loss < self.spec.loss_threshold and ev.acc == 1.0:
+        if train.loss < self.spec.loss_threshold and train.acc == 1.0:
             loop.converged_at = loop.iteration
             loop.end_iteration = min(loop.iteration + self.spec.post_converge_iters, self.spec.max_iters)
             loop.snapshot("converged")
 
     @staticmethod
-    def _diverge(loop: "TrainLoop") -> None:
-        loop.status, loop.stop = "diverged", True
+    def _diverge(loop: TrainLoop) -> None:
+        loop.status, loop.stop = DIVERGED, True
 
     def state_dict(self) -> dict[str, Any]:
         return {"diverge_checked": self.diverge_checked}
@@ -85,13 +79,15 @@ class ConvergenceRule(Callback):
 class IterateAverager(Callback):
     """Uniform mean of the last ``window`` iterates before the loop's (possibly moving) end."""
 
+    name = "averager"
+
     def __init__(self, window: int):
         self.window = window
         self.count = 0
         self.window_end: int | None = None
         self.avg: list[torch.Tensor] = []
 
-    def on_step_end(self, loop: "TrainLoop") -> None:
+    def after_step(self, loop: TrainLoop) -> None:
         if loop.iteration <= loop.end_iteration - self.window:
             return
         if loop.end_iteration != self.window_end:
@@ -104,7 +100,7 @@ class IterateAverager(Callback):
         else:
             torch._foreach_lerp_(self.avg, params, 1.0 / self.count)
 
-    def averaged_weights(self, loop: "TrainLoop") -> dict[str, torch.Tensor] | None:
+    def averaged_weights(self, loop: TrainLoop) -> dict[str, torch.Tensor] | None:
         if self.count == 0:
             return None
         names = [name for name, _ in loop.model.named_parameters()]
@@ -124,29 +120,51 @@ class IterateAverager(Callback):
 class TestCurve(Callback):
     """Train and test loss/accuracy every ``every`` iterations, for the curves (not for the rule)."""
 
+    name = "test_curve"
+
     def __init__(self, every: int):
         self.every = every
 
-    def on_step_end(self, loop: "TrainLoop") -> None:
+    def after_step(self, loop: TrainLoop) -> None:
         if loop.iteration % self.every == 0 and not loop.stop:
-            _publish_eval(loop, "train")
-            _publish_eval(loop, "test")
+            for split in SPLITS:
+                _publish_eval(loop, split)
 
 
 class AlphaTracker(Callback):
     """Multivariate block-sum alpha of each layer's current weights every ``every`` iterations."""
 
+    name = "alpha_tracker"
+
     def __init__(self, every: int, seed: int):
         self.every, self.seed = every, seed
 
-    def on_step_end(self, loop: "TrainLoop") -> None:
+    def after_step(self, loop: TrainLoop) -> None:
         if self.every and loop.iteration % self.every == 0 and not loop.stop:
-            from core.tails import estimate_alpha, layer_samples
-
             metrics = {}
             for layer in weight_layers(loop.model):
                 samples = layer_samples(layer.weight.detach(), layer.role)
                 if samples.shape[0] >= 4 and bool(torch.isfinite(samples).all()):
-                    est = estimate_alpha(samples, seed=self.seed)
-                    metrics[keys.CURRENT_ALPHA_PREFIX + keys.layer(layer.index)] = est.alpha
+                    metrics[keys.current_alpha_key(layer.index)] = estimate_alpha(samples, seed=self.seed).alpha
             loop.publish(metrics)
+
+
+@dataclass(frozen=True)
+class PaperRules:
+    """The paper's rules, by role and in their one order (``ordered``): the convergence rule may move
+    the loop's end before the averager decides whether this iterate is inside its window; the curves and
+    alpha(t) only read."""
+
+    convergence: ConvergenceRule
+    averager: IterateAverager
+    test_curve: TestCurve
+    alpha_tracker: AlphaTracker
+
+    @classmethod
+    def of(cls, spec: TrainSpec, seed: int) -> "PaperRules":
+        return cls(ConvergenceRule(spec), IterateAverager(spec.avg_window), TestCurve(spec.test_every),
+                   AlphaTracker(spec.alpha_every, seed))
+
+    @property
+    def ordered(self) -> tuple[Callback, ...]:
+        return (self.convergence, self.averager, self.test_curve, self.alpha_tracker)

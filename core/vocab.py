@@ -23,6 +23,8 @@ PRUNE_METHODS = ("magnitude", "singular", "node")
 CENTERS = ("median", "none")         # 'median': centre and fill with the median; 'none': zero fill
 SCOPES = ("layer", "global")
 SPLITS = ("train", "test")
+BATCH = "batch"                      # step metrics of the running minibatch loss
+STEP_SOURCES = (*SPLITS, BATCH)      # heads of the step-metric keys: train/..., test/..., batch/...
 EVAL_WHATS = ("loss", "acc")
 
 # ---------------------------------------------------------------- trial outcomes and statuses

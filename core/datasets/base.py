@@ -8,6 +8,7 @@ import torch
 
 from core.datasets.split import stratified_subset
 from core.spec import DataSpec
+from core.vocab import SPLITS
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,7 +24,7 @@ class Dataset:
     n_classes: int
 
     def __post_init__(self) -> None:
-        for split in ("train", "test"):
+        for split in SPLITS:
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             if x.dtype != torch.float32 or y.dtype != torch.int64:
                 raise ValueError(f"{self.name}: x_{split} must be float32 and y_{split} int64, "

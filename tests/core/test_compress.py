@@ -10,9 +10,9 @@ from scipy.stats import levy_stable
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from core.compress import (METHODS, curve_summary, error_curve, method_view, prunable_fraction, prune_model,
-                           prune_models)
+from core.compress import curve_summary, error_curve, method_view, prunable_fraction, prune_model, prune_models
 from core.layers import weight_layers
+from core.vocab import PRUNE_METHODS
 
 RATIOS = [0.7, 0.0, 1.0, 0.3, 0.05, 0.55, 0.999, 0.5, 1 / 3, 0.29, 0.1, 0.9]
 
@@ -63,9 +63,9 @@ def _brute_prunable(w, method, eps, p, center):
 
 @pytest.mark.parametrize("center", ["median", None])
 @pytest.mark.parametrize("p", [1, 2, 3])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PRUNE_METHODS)
 def test_curve_equals_brute_force(method, p, center):
-    rng = np.random.default_rng(10 * METHODS.index(method) + p + (100 if center is None else 0))
+    rng = np.random.default_rng(10 * PRUNE_METHODS.index(method) + p + (100 if center is None else 0))
     w = rng.standard_t(3, size=(42, 23)) + 0.3  # heavy-ish, off-centre so centring matters
     got = error_curve(w, method, RATIOS, p=p, center=center)
     np.testing.assert_allclose(got, _brute_curve(w, method, RATIOS, p, center), rtol=1e-10, atol=1e-12)
@@ -74,7 +74,7 @@ def test_curve_equals_brute_force(method, p, center):
                                _brute_curve(wide, method, RATIOS, p, center), rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PRUNE_METHODS)
 def test_curve_every_item_count(method):
     rng = np.random.default_rng(3)
     w = rng.standard_normal((30, 20))
@@ -96,7 +96,7 @@ def test_curve_with_ties_and_float32():
     np.testing.assert_allclose(error_curve(ties, "magnitude", RATIOS),
                                _brute_curve(ties, "magnitude", RATIOS, 2, "median"), rtol=1e-10, atol=1e-12)
     w32 = rng.standard_normal((64, 48)).astype(np.float32)
-    for method in METHODS:
+    for method in PRUNE_METHODS:
         np.testing.assert_allclose(error_curve(w32, method, RATIOS),
                                    _brute_curve(w32, method, RATIOS, 2, "median"), rtol=1e-5, atol=1e-6)
 
@@ -135,7 +135,7 @@ def test_curve_follows_input_order_and_is_monotone():
     w = rng.standard_normal((40, 30))
     grid = np.linspace(0, 1, 21)
     order = rng.permutation(21)
-    for method in METHODS:
+    for method in PRUNE_METHODS:
         sorted_curve = error_curve(w, method, grid)
         assert np.all(np.diff(sorted_curve) >= 0) and sorted_curve[0] == 0 and sorted_curve[-1] == pytest.approx(1)
         np.testing.assert_array_equal(error_curve(w, method, grid[order]), sorted_curve[order])
@@ -147,7 +147,7 @@ def test_torch_inputs_match_numpy():
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     for device in devices:
         t = torch.tensor(w, device=device, requires_grad=True)
-        for method in METHODS:
+        for method in PRUNE_METHODS:
             np.testing.assert_allclose(error_curve(t, method, RATIOS), error_curve(w, method, RATIOS), rtol=1e-6)
             assert prunable_fraction(t, method) == prunable_fraction(w, method)
     half = torch.tensor(w).to(torch.bfloat16)
@@ -164,7 +164,7 @@ def test_magnitude_accepts_1d_like_flattened_2d():
 
 @pytest.mark.parametrize("center", ["median", None])
 @pytest.mark.parametrize("p", [1, 2, 3])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PRUNE_METHODS)
 def test_prunable_fraction_exact(method, p, center):
     rng = np.random.default_rng(11 + p)
     w = rng.standard_t(2.5, size=(36, 20)) - 0.2
@@ -173,7 +173,7 @@ def test_prunable_fraction_exact(method, p, center):
 
 
 @pytest.mark.parametrize("center", ["median", None])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PRUNE_METHODS)
 def test_curve_summary_agrees_with_curve_and_prunable(method, center):
     rng = np.random.default_rng(14)
     w = rng.standard_t(2.5, size=(50, 30)).astype(np.float32)
@@ -236,14 +236,14 @@ def test_bad_inputs_raise_clear_errors():
         error_curve(np.zeros((2, 3, 4)) + 1, "magnitude", [0.5])
     with pytest.raises(ValueError, match="2-D"):
         error_curve(w.ravel(), "node", [0.5])
-    for method in METHODS:
+    for method in PRUNE_METHODS:
         bad = w.copy()
         bad[2, 3] = np.nan
         with pytest.raises(ValueError, match="NaN"):
             error_curve(bad, method, [0.5], center=None)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PRUNE_METHODS)
 def test_all_zero_after_centring_raises(method):
     rows_equal = np.tile(np.arange(5.0), (7, 1))  # every row is the median unit
     with pytest.raises(ValueError, match="zero"):
@@ -297,7 +297,7 @@ def _weights(net: nn.Module) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("make", [_fcn, _cnn])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PRUNE_METHODS)
 def test_ratio_zero_is_identical_and_original_untouched(make, method):
     net = make()
     original = {k: v.clone() for k, v in net.state_dict().items()}
@@ -375,7 +375,7 @@ def test_conv_node_prunes_whole_kernels():
 
 @pytest.mark.parametrize("center", ["median", None])
 @pytest.mark.parametrize("make", [_fcn, _cnn])
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PRUNE_METHODS)
 def test_pruned_layer_error_equals_curve(make, method, center):
     net = make(5)
     ratio = 0.35
@@ -412,7 +412,7 @@ def test_singular_rank_and_accounting():
     assert low.pruned < 0 and low.kept + low.pruned == low.total
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", PRUNE_METHODS)
 def test_prune_last_is_explicit_and_accounted(method):
     net = _fcn(7)
     total = sum(p.numel() for p in net.parameters())
@@ -451,7 +451,7 @@ def test_masks_match_torch_prune(ratio):
         assert torch.equal(module.weight_mask == 0, weight_layers(ours_node.model)[i].weight == 0)
 
 
-@pytest.mark.parametrize("scope, method", [("layer", m) for m in METHODS] + [("global", "magnitude")])
+@pytest.mark.parametrize("scope, method", [("layer", m) for m in PRUNE_METHODS] + [("global", "magnitude")])
 def test_prune_models_equals_prune_model_per_ratio(scope, method):
     net = _cnn(9)
     ratios = [0.6, 0.0, 0.25, 1.0]

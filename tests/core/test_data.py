@@ -13,7 +13,8 @@ from core.data import Dataset, build_registry, dataset_loader, dataset_names, lo
 from core.datasets import vision
 from core.datasets.split import class_quota, stratified_split
 from core.datasets.synthetic import balancing_bias
-from core.spec import DATASETS, DataSpec
+from core.spec import DataSpec
+from core.vocab import DATASETS
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 CIFAR_MEAN, CIFAR_STD = (0.491, 0.482, 0.447), (0.247, 0.243, 0.262)

@@ -38,3 +38,36 @@ def test_parse_inverts_the_builders(key, expected):
 @pytest.mark.parametrize("key", ["", "alpha/avg", "error/avg/node/median/rX/layer0", "weird/key/shape"])
 def test_keys_outside_the_scheme_parse_to_none(key):
     assert keys.parse_key(key) is None
+
+
+def test_step_metric_builders_spell_the_documented_keys():
+    assert keys.step_key("train", "loss") == "train/loss"
+    assert keys.step_key("batch", "loss") == "batch/loss"
+    assert keys.step_key("test", "acc") == "test/acc"
+    assert keys.current_alpha_key(3) == "alpha/current/multi/layer3"
+    assert keys.ITERATIONS == "iterations" and keys.parse_key(keys.ITERATIONS).family == "iterations"
+    assert keys.alpha_key("avg", "hill", keys.role("last")) == "alpha/avg/hill/role_last"
+
+
+@pytest.mark.parametrize("key,is_step", [
+    (keys.step_key("train", "loss"), True),
+    (keys.step_key("test", "acc"), True),
+    (keys.step_key("batch", "loss"), True),
+    (keys.current_alpha_key(0), True),
+    ("alpha/current/uni/layer1", True),        # any alpha of the current weights
+    (keys.alpha_key("avg", "multi", keys.layer(2)), False),
+    (keys.eval_key("final", "train", "loss"), False),
+    (keys.time_key("train"), False),
+    (keys.ITERATIONS, False),
+    ("something/else", False),                # outside the scheme: not a step key
+    ("", False),
+])
+def test_is_step_key_is_the_one_definition(key, is_step):
+    assert keys.is_step_key(key) is is_step
+
+
+def test_keys_reexports_are_the_vocab_lists_themselves():
+    from core import vocab
+
+    for name in ("WEIGHT_SETS", "ALPHA_VARIANTS", "AGGREGATES", "ROLES", "OUTCOMES"):
+        assert getattr(keys, name) is getattr(vocab, name)

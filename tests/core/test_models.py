@@ -9,7 +9,8 @@ from torch import nn
 
 from core.layers import weight_layers
 from core.models import FCN, VGG11, build_model, model_builder, model_names, vgg11_channels
-from core.spec import ARCHS, ModelSpec
+from core.spec import ModelSpec
+from core.vocab import ARCHS
 
 PAPER_CONVS = [64, 128, 256, 256, 512, 512, 512, 512]
 

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from core.spec import (ARCHS, DATASETS, CompressSpec, DataSpec, ModelSpec, SpecError, TrainSpec,
-                       TrialSpec)
+from core.spec import CompressSpec, DataSpec, ModelSpec, SpecError, TrainSpec, TrialSpec
+from core.vocab import ARCHS, DATASETS
 
 # Pinned: a change here means every finished run of every sweep would be retrained. Only change these
 # deliberately (a science change), never to make a refactor pass.

@@ -8,6 +8,7 @@ from core.checkpoint import load_state, save_state
 from core.data import load_dataset
 from core.models import build_model
 from core.spec import DataSpec, ModelSpec, TrainSpec
+from core.loop import Callback
 from core.train import train
 
 DATA = DataSpec(dataset="synthetic", dim=16, n_train=500, n_test=200)
@@ -19,9 +20,10 @@ def data():
     return load_dataset(DATA)
 
 
-def _run(data, spec: TrainSpec, lr=0.1, seed=0, callbacks=(), resume=None):
+def _run(data, spec: TrainSpec, lr=0.1, seed=0, callbacks=(), resume=None, before_rules=()):
     model = build_model(MODEL, data.in_shape, data.n_classes, seed=seed)
-    return train(model, data, spec, lr=lr, batch_size=50, seed=seed, callbacks=callbacks, resume=resume)
+    return train(model, data, spec, lr=lr, batch_size=50, seed=seed, callbacks=callbacks, resume=resume,
+                 before_rules=before_rules)
 
 
 def _equal(a: dict, b: dict) -> bool:
@@ -126,3 +128,75 @@ def test_progress_lines_show_iteration_metrics_and_outcome(data):
     assert lines[0].startswith("[t] it 200 batch/loss=")
     assert any(line.startswith("[t] it 200 ") and "test/acc=" in line for line in lines)
     assert lines[-1].startswith("[t] it 400 capped")
+
+
+class IterateNoise(Callback):
+    """The shape of a weight-changing rule: Gaussian noise on the weights right after each step, from its
+    own generator, whose state must travel in checkpoints for a bit-for-bit resume."""
+
+    name = "iterate_noise"
+
+    def __init__(self, scale: float, seed: int):
+        self.scale = scale
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def after_step(self, loop) -> None:
+        with torch.no_grad():
+            for p in loop.model.parameters():
+                p.add_(torch.randn(p.shape, generator=self.generator) * self.scale)
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        self.generator.set_state(state["generator"].cpu())
+
+
+def test_a_weight_changing_rule_before_the_rules_resumes_bit_for_bit(data, tmp_path):
+    spec = TrainSpec(max_iters=400, avg_window=100, eval_every=50, test_every=200, alpha_every=200)
+    saved = {}
+
+    def keep(iteration, state):
+        saved[iteration] = save_state(state, tmp_path / f"ckpt{iteration}")
+
+    plain = _run(data, spec)
+    full = _run(data, spec, callbacks=[CheckpointCallback(keep, every=150)], before_rules=[IterateNoise(1e-3, 7)])
+    assert not _equal(full.final, plain.final)       # the noise reached the weights ...
+    state = load_state(saved[300])
+    assert "cb/iterate_noise/generator" in state.tensors                   # state keyed by name
+    assert set(state.meta["callbacks"]) == {"iterate_noise", "convergence", "averager"}
+    resumed = _run(data, spec, resume=state, before_rules=[IterateNoise(1e-3, 7)])
+    assert _equal(resumed.final, full.final) and _equal(resumed.avg, full.avg)   # ... and resumes exactly
+    assert resumed.history == full.history
+
+
+def test_resuming_without_a_callback_whose_state_was_saved_fails_loudly(data, tmp_path):
+    spec = TrainSpec(max_iters=100, alpha_every=0, avg_window=20)
+    saved = {}
+    _run(data, spec, callbacks=[CheckpointCallback(lambda i, s: saved.setdefault(i, s), every=50)],
+         before_rules=[IterateNoise(1e-3, 7)])
+    with pytest.raises(ValueError, match="iterate_noise"):
+        _run(data, spec, resume=saved[50])
+
+
+def test_two_callbacks_with_one_name_fail_loudly(data):
+    with pytest.raises(ValueError, match="'metrics' is used twice"):
+        _run(data, TrainSpec(max_iters=10), callbacks=[MetricsCallback(print), MetricsCallback(print)])
+    out = _run(data, TrainSpec(max_iters=10, alpha_every=0),
+               callbacks=[MetricsCallback(print), MetricsCallback(print, name="metrics2")])
+    assert out.iterations == 10
+
+
+def test_rules_firing_at_one_iteration_share_one_evaluation_pass(data, monkeypatch):
+    import core.loop
+
+    calls = []
+    real = core.loop.evaluate
+    monkeypatch.setattr(core.loop, "evaluate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    # Every eval_every the convergence check evaluates train (eval_trigger huge); at 100 the test curve
+    # wants train and test too: train must come from the cache.
+    out = _run(data, TrainSpec(max_iters=100, eval_every=50, eval_trigger=1e12, test_every=100, alpha_every=0,
+                               diverge_after=10**6))
+    train_points = [s for s, k, _ in out.history if k == "train/loss"]
+    assert train_points == [50, 100, 100]
+    assert len(calls) == 3   # train at 50, train at 100 (shared), test at 100
