@@ -23,6 +23,7 @@ from core.compress_kernels import (
     check_ratios,
     check_total,
     item_masses,
+    method_centers,
     method_view,
     removed_count,
     smallest_sums,
@@ -32,7 +33,7 @@ from core.vocab import check_center
 
 __all__ = [
     "CurveSummary", "LayerPruning", "PrunedModel",
-    "curve_summary", "error_curve", "method_view", "prunable_fraction", "prune_model", "prune_models",
+    "curve_summary", "error_curve", "method_centers", "method_view", "prunable_fraction", "prune_model", "prune_models",
 ]
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from core.vocab import PRUNE_METHODS, ROLES, check_center, check_choice, check_registry
+from core.vocab import CENTERS, PRUNE_METHODS, ROLES, check_center, check_choice, check_registry
 
 # Items removed = floor(r * n + 1e-9): r = k/n, computed in floating point, must give back k.
 RATIO_SLACK = 1e-9
@@ -72,7 +72,8 @@ def method_view(weight: Any, method: str, role: str) -> Any:
     changes nothing). singular: the same, except a Linear 'last' layer, which is transposed as the tail
     estimator's view is (hidden units as rows, centred by the median unit), as the reference does.
     node: for Linear the transpose, so a row is one unit of the previous layer (all its outgoing
-    weights); for conv the kernels, (out*in, k*k).
+    weights); for conv the kernels, (out*in, k*k). neuron: the layer's own units as rows, (out, in) or
+    its filters (out, in*k*k) (the follow-up's unit pruning).
     """
     check_method(method)
     check_choice("role", role, ROLES)
@@ -83,6 +84,11 @@ def method_view(weight: Any, method: str, role: str) -> Any:
         out, inp, kh, kw = shape
         return weight.reshape(out * inp, kh * kw) if method == "node" else weight.reshape(out, inp * kh * kw)
     raise ValueError(f"weight: expected a 2-D (Linear) or 4-D (Conv2d) weight, got shape {shape}")
+
+
+def method_centers(method: str) -> tuple[str, ...]:
+    """The centrings a method's curves are measured with: neuron is always uncentred."""
+    return ("none",) if check_method(method) == "neuron" else CENTERS
 
 
 def _transposed(method: str, role: str) -> bool:
@@ -109,9 +115,10 @@ def check_matrix(w: np.ndarray, method: str) -> None:
 def centre(w: np.ndarray, method: str, center: str | None) -> tuple[np.ndarray, Any]:
     """u = w - c, and c: the scalar median (magnitude) or the per-column median unit (singular, node).
 
-    With ``center`` 'none' (or None) u is ``w`` itself (not a copy) and c is None.
+    With ``center`` 'none' (or None) u is ``w`` itself (not a copy) and c is None. ``neuron`` is always
+    uncentred with zero fill, whatever ``center`` says: that is the follow-up's definition.
     """
-    if check_center(center) == "none":
+    if check_center(center) == "none" or method == "neuron":
         return w, None
     c = np.median(w) if method == "magnitude" else np.median(w, axis=0, keepdims=True)
     return np.subtract(w, c, dtype=w.dtype), c
@@ -147,6 +154,7 @@ _MASSES: Mapping[str, Callable[[np.ndarray, float, bool], np.ndarray]] = Mapping
     "magnitude": _entry_masses,
     "singular": _singular_masses,
     "node": _row_masses,
+    "neuron": _row_masses,
 })
 check_registry("pruning method (item masses)", _MASSES, PRUNE_METHODS)
 

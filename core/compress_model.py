@@ -135,6 +135,7 @@ _ACCOUNTING: Mapping[str, _Accounting] = MappingProxyType({
     "magnitude": _Accounting(lambda view: view[0] * view[1], lambda view: 1),
     "singular": _Accounting(min, lambda view: view[0] + view[1]),   # rank k costs k(m + n)
     "node": _Accounting(lambda view: view[0], lambda view: view[1]),
+    "neuron": _Accounting(lambda view: view[0], lambda view: view[1]),
 })
 check_registry("pruning method (accounting)", _ACCOUNTING, PRUNE_METHODS)
 
@@ -177,7 +178,7 @@ class _LayerPlan:
         self._svd: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         if method == "magnitude":
             self.key = np.abs(u).reshape(-1)
-        elif method == "node":
+        elif method in ("node", "neuron"):
             self.key = np.square(u).sum(axis=1)  # l2 row norms, squared: same order
 
     @property

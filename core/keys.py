@@ -14,7 +14,8 @@ Final metrics (logged once, at the trial's last iteration):
                  row norms) | hill (Hill on all entries)
     prunable/{wset}/{method}/{center}/eps{eps}/layer{i}   largest removable fraction at rel. error <= eps
     error/{wset}/{method}/{center}/r{ratio}/layer{i}      relative l_p error after removing a fraction
-        method: magnitude | singular | node;   center: median | none
+        method: magnitude | singular | node | neuron;   center: median | none (neuron: none only)
+    {stable_rank|effective_rank|pq_index}/{wset}/layer{i}  from one SVD of the uncentred weight
     pruned_acc/{wset}/{method}/r{ratio}   pruned_loss/{wset}/{method}/r{ratio}   test set
     remaining/{method}/r{ratio}           remaining-parameter ratio of the pruned model
     sv_removed/r{ratio}                   singular value: fraction of singular values removed
@@ -35,15 +36,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.vocab import AGGREGATES, ALPHA_VARIANTS, OUTCOMES, ROLES, STEP_SOURCES, WEIGHT_SETS
+from core.vocab import (AGGREGATES, ALPHA_VARIANTS, LAYER_MEASURES, OUTCOMES, ROLES, STEP_SOURCES, WEIGHT_SETS,
+                        check_choice)
 
 __all__ = [
     "AGGREGATES", "ALPHA_VARIANTS", "OUTCOMES", "ROLES", "WEIGHT_SETS",
     "ITERATIONS", "CURRENT_ALPHA_ROOT", "CURRENT_ALPHA_PREFIX", "ParsedKey",
     "fmt_ratio", "fmt_eps", "layer", "role", "eval_key", "gap_key", "alpha_key", "prunable_key", "error_key",
-    "pruned_key", "remaining_key", "sv_removed_key", "time_key", "step_key", "current_alpha_key",
+    "pruned_key", "remaining_key", "sv_removed_key", "layer_measure_key", "time_key", "step_key", "current_alpha_key",
     "parse_key", "is_step_key",
-    "TAG_SPEC_HASH", "TAG_SWEEP", "TAG_OUTCOME", "TAG_VERSION", "TAG_LAYERS",
+    "TAG_SPEC_HASH", "TAG_SWEEP", "TAG_OUTCOME", "TAG_VERSION", "TAG_LAYERS", "TAG_MEASURE_VERSION", "TAG_FIT",
 ]
 
 ITERATIONS = "iterations"
@@ -103,6 +105,11 @@ def remaining_key(method: str, ratio: float) -> str:
 
 def sv_removed_key(ratio: float) -> str:
     return f"sv_removed/r{fmt_ratio(ratio)}"
+
+
+def layer_measure_key(measure: str, wset: str, i: int) -> str:
+    """measure: one of ``LAYER_MEASURES`` (stable_rank, effective_rank, pq_index)."""
+    return f"{check_choice('measure', measure, LAYER_MEASURES)}/{wset}/{layer(i)}"
 
 
 def time_key(stage: str) -> str:
@@ -169,6 +176,8 @@ def parse_key(key: str) -> ParsedKey | None:
             return ParsedKey("remaining", method=parts[1], ratio=float(parts[2][1:]))
         if head == "sv_removed" and n == 2 and parts[1].startswith("r"):
             return ParsedKey("sv_removed", ratio=float(parts[1][1:]))
+        if head in LAYER_MEASURES and n == 3:
+            return ParsedKey("measure", what=head, wset=parts[1], **_layer_or_agg(parts[2]))
         if head == "time" and n == 2:
             return ParsedKey("time", what=parts[1])
         if head in STEP_SOURCES and n == 2:
@@ -199,3 +208,5 @@ TAG_SWEEP = "tailsweep.sweep"
 TAG_OUTCOME = "tailsweep.outcome"      # converged | capped | diverged | failed
 TAG_VERSION = "tailsweep.version"
 TAG_LAYERS = "tailsweep.layers"        # JSON list: [{"index", "name", "role", "shape"}, ...]
+TAG_MEASURE_VERSION = "tailsweep.measure_version"   # core.version.MEASURE_VERSION the metrics were made by
+TAG_FIT = "tailsweep.fit"              # good | underfit (trained trials only; core.fit)

@@ -95,14 +95,15 @@ class TrainLoop:
     """Mutable state of one training run; callbacks read and steer it (``end_iteration``, ``stop``)."""
 
     def __init__(self, model: nn.Module, data: Dataset, spec: TrainSpec, *, lr: float, batch_size: int,
-                 seed: int, callbacks: Sequence[Callback] = ()):
+                 seed: int, callbacks: Sequence[Callback] = (), step_scale: float = 1.0):
         if batch_size > len(data.x_train):
             raise ValueError(f"batch_size: {batch_size} exceeds the {len(data.x_train)} training samples")
         _check_names(callbacks)
         self.model, self.data, self.spec = model, data, spec
         self.batch_size = batch_size
         self.callbacks = list(callbacks)
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.0, weight_decay=0.0)
+        # step_scale: the parametrization's factor over eta (mean_field: the width; core.models.step_scale)
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=lr * step_scale, momentum=0.0, weight_decay=0.0)
         self.generator = torch.Generator().manual_seed(seed)
         self.device = data.x_train.device
         self.iteration = 0

@@ -13,12 +13,13 @@ import torch
 from torch import nn
 
 from core import keys
-from core.compress import curve_summary, method_view, prune_models
+from core.compress import curve_summary, method_centers, method_view, prune_models
 from core.evaluate import evaluate
 from core.layers import WeightLayer
 from core.spec import CompressSpec
 from core.tails import layer_alpha_variants
-from core.vocab import AGGREGATES, CENTERS, ROLES, check_registry
+from core.rank_measures import rank_measures
+from core.vocab import AGGREGATES, LAYER_MEASURES, ROLES, check_registry
 
 _AGGREGATORS: Mapping[str, Callable[[np.ndarray], float]] = MappingProxyType({
     "median": np.median, "mean": np.mean, "min": np.min,
@@ -59,7 +60,7 @@ def curve_metrics(layers: Sequence[WeightLayer], wset: str, spec: CompressSpec) 
     for layer in layers:
         for method in spec.methods:
             view = method_view(layer.weight, method, layer.role)
-            for center in CENTERS:
+            for center in method_centers(method):
                 summary = curve_summary(view, method, spec.curve_ratios, spec.eps, p=spec.p, center=center)
                 for ratio, err in zip(spec.curve_ratios, summary.errors):
                     out[keys.error_key(wset, method, center, ratio, layer.index)] = float(err)
@@ -82,4 +83,14 @@ def pruned_accuracy_metrics(model: nn.Module, x_test: torch.Tensor, y_test: torc
             out[keys.remaining_key(method, ratio)] = float(pruned.remaining)
             if method == "singular":
                 out[keys.sv_removed_key(ratio)] = float(pruned.sv_removed)
+    return out
+
+
+def rank_metrics(layers: Sequence[WeightLayer], wset: str) -> dict[str, float]:
+    """Stable rank, effective rank (one SVD of each uncentred weight) and PQ-index per layer."""
+    out: dict[str, float] = {}
+    for layer in layers:
+        measured = rank_measures(layer.weight)
+        for measure in LAYER_MEASURES:
+            out[keys.layer_measure_key(measure, wset, layer.index)] = getattr(measured, measure)
     return out

@@ -16,7 +16,8 @@ from core.data import build_registry
 from core.spec import ModelSpec
 from core.vocab import ARCHS, check_choice, check_registry
 
-__all__ = ["FCN", "VGG11", "build_model", "model_names", "model_builder", "vgg11_channels"]
+__all__ = ["FCN", "MeanFieldFCN", "VGG11", "build_model", "model_names", "model_builder", "step_scale",
+           "vgg11_channels"]
 
 # 'M' is a 2x2 max-pool. MNIST's 28x28 cannot take five pools, so its variant drops the first (28->14->7->3->1).
 VGG11_CONFIGS: Mapping[tuple[int, ...], tuple[int | str, ...]] = MappingProxyType({
@@ -41,6 +42,30 @@ class FCN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+class MeanFieldFCN(nn.Module):
+    """A two-layer net in the mean-field scaling: W2 relu(W1 x) / width, bias-free.
+
+    W1 keeps PyTorch's default init; W2 entries are N(0, 1), so each hidden unit contributes O(1/width)
+    and units move at a width-independent rate under SGD steps of eta * width (``step_scale``).
+    """
+
+    def __init__(self, in_features: int, width: int, n_classes: int):
+        super().__init__()
+        self.width = width
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, width, bias=False), nn.ReLU(),
+                                 nn.Linear(width, n_classes, bias=False))
+        nn.init.normal_(self.net[3].weight, 0.0, 1.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x) / self.width
+
+
+def step_scale(spec: ModelSpec) -> float:
+    """The factor the optimizer's step takes over the spec's eta: the width under mean_field, else 1.
+    eta itself stays derived in one place (``TrialSpec.eta``); iterate noise uses that eta, never this."""
+    return float(spec.resolved_width) if spec.parametrization == "mean_field" else 1.0
 
 
 def vgg11_channels(config: tuple[int | str, ...], width: int) -> tuple[int | str, ...]:
@@ -78,6 +103,8 @@ class VGG11(nn.Module):
 
 
 def _fcn(spec: ModelSpec, in_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+    if spec.parametrization == "mean_field":   # the spec allows it at depth 2 only
+        return MeanFieldFCN(math.prod(in_shape), spec.resolved_width, n_classes)
     return FCN(math.prod(in_shape), spec.resolved_width, spec.resolved_depth, n_classes)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import time
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -14,13 +14,15 @@ from core.checkpoint import TrainState
 from core.data import load_dataset
 from core.evaluate import evaluate, generalization_gap
 from core.layers import weight_layers
+from core.iterate_noise import IterateNoise
 from core.loop import Callback
-from core.measure import curve_metrics, pruned_accuracy_metrics, tail_metrics
-from core.models import build_model
+from core.measure import curve_metrics, pruned_accuracy_metrics, rank_metrics, tail_metrics
+from core.models import build_model, step_scale
 from core.result import TrialResult
 from core.spec import TrialSpec
 from core.train import train
-from core.vocab import DEVICES, DIVERGED, EVAL_WHATS, SPLITS, ChoiceError
+from core.version import MEASURE_VERSION
+from core.vocab import DEVICES, DIVERGED, EVAL_WHATS, SPLITS, WEIGHT_SETS, ChoiceError
 
 
 def resolve_device(name: str | torch.device) -> torch.device:
@@ -64,6 +66,8 @@ def _measure_weight_set(model: nn.Module, weights: dict[str, torch.Tensor], wset
     with torch.no_grad():
         with timer.stage("tails"):
             metrics.update(tail_metrics(layers, wset, spec.seed))
+        with timer.stage("ranks"):
+            metrics.update(rank_metrics(layers, wset))
         with timer.stage("curves"):
             metrics.update(curve_metrics(layers, wset, spec.compress))
     with timer.stage("pruned_eval"):
@@ -83,9 +87,11 @@ def run_trial(spec: TrialSpec, callbacks: Sequence[Callback] = (), *, device: st
     model = build_model(spec.model, data.in_shape, data.n_classes, seed=spec.seed).to(device)
     layer_info = tuple({"index": l.index, "name": l.name, "role": l.role, "shape": list(l.shape)}
                        for l in weight_layers(model))
+    noise = [IterateNoise(model, spec.train, eta=spec.eta, seed=spec.seed, device=device)] \
+        if spec.train.has_noise else []
     with timer.stage("train"):
         outcome = train(model, data, spec.train, lr=spec.eta, batch_size=spec.batch_size, seed=spec.seed,
-                        callbacks=callbacks, resume=resume)
+                        callbacks=callbacks, resume=resume, before_rules=noise, step_scale=step_scale(spec.model))
     metrics: dict[str, float] = {keys.ITERATIONS: float(outcome.iterations)}
     notes: list[str] = []
     if outcome.status == DIVERGED:
@@ -93,10 +99,34 @@ def run_trial(spec: TrialSpec, callbacks: Sequence[Callback] = (), *, device: st
     else:
         if outcome.avg_count < spec.train.avg_window:
             notes.append(f"avg weights average {outcome.avg_count} iterates (window {spec.train.avg_window})")
-        probe = copy.deepcopy(model)
-        for wset, weights in (("final", outcome.final), ("avg", outcome.avg)):
-            metrics.update(_measure_weight_set(probe, {k: v.to(device) for k, v in weights.items()}, wset,
-                                               spec, data, timer))
+        metrics.update(_measure_weight_sets(copy.deepcopy(model), {"final": outcome.final, "avg": outcome.avg},
+                                            spec, data, timer))
     metrics.update({keys.time_key(stage): secs for stage, secs in timer.seconds.items()})
     return TrialResult(spec=spec, status=outcome.status, iterations=outcome.iterations, metrics=metrics,
-                       history=outcome.history, layers=layer_info, notes=tuple(notes))
+                       history=outcome.history, layers=layer_info, notes=tuple(notes),
+                       measure_version=MEASURE_VERSION)
+
+
+def _measure_weight_sets(model: nn.Module, weight_sets: Mapping[str, Mapping[str, torch.Tensor]], spec: TrialSpec,
+                         data, timer: _Timer) -> dict[str, float]:
+    device = data.x_train.device
+    metrics: dict[str, float] = {}
+    for wset in WEIGHT_SETS:
+        weights = {k: v.to(device) for k, v in weight_sets[wset].items()}
+        metrics.update(_measure_weight_set(model, weights, wset, spec, data, timer))
+    return metrics
+
+
+def measure_trial(spec: TrialSpec, weight_sets: Mapping[str, Mapping[str, torch.Tensor]], *,
+                  device: str | torch.device = "auto") -> dict[str, float]:
+    """The measurement stages alone (evaluation, gaps, tails, ranks, curves, pruned accuracy) of saved
+    ``final`` and ``avg`` weights, as this version defines them: what ``tailsweep remeasure`` reruns
+    without training. Includes the stages' ``time/...`` keys."""
+    device = resolve_device(device)
+    timer = _Timer()
+    with timer.stage("data"):
+        data = load_dataset(spec.data, device)
+    model = build_model(spec.model, data.in_shape, data.n_classes, seed=spec.seed).to(device)
+    metrics = _measure_weight_sets(model, weight_sets, spec, data, timer)
+    metrics.update({keys.time_key(stage): secs for stage, secs in timer.seconds.items() if stage != "data"})
+    return metrics

@@ -8,6 +8,7 @@ from typing import Any
 
 from core import keys
 from core.spec import TrialSpec
+from core.version import MEASURE_VERSION
 from core.vocab import OUTCOMES, check_choice
 
 
@@ -36,9 +37,13 @@ class TrialResult:
     history: tuple[tuple[int, str, float], ...] = ()
     layers: tuple[dict[str, Any], ...] = ()
     notes: tuple[str, ...] = ()                   # e.g. 'diverged at iteration 27: analysis skipped'
+    measure_version: int = MEASURE_VERSION        # the definitions the metrics were measured by
 
     def __post_init__(self) -> None:
         check_choice("status", self.status, OUTCOMES)
+        if isinstance(self.measure_version, bool) or not isinstance(self.measure_version, int) \
+                or self.measure_version < 1:
+            raise ValueError(f"measure_version: must be an integer >= 1, got {self.measure_version!r}")
 
     def to_records(self) -> list[dict[str, Any]]:
         """Flat rows, one per metric value: spec hash, key, step, value and the key's parsed parts."""
@@ -62,6 +67,7 @@ class TrialResult:
             "history": [[s, k, json_number(v)] for s, k, v in self.history],
             "layers": list(self.layers),
             "notes": list(self.notes),
+            "measure_version": self.measure_version,
         }
 
     def to_json(self) -> str:
@@ -77,6 +83,7 @@ class TrialResult:
             history=tuple((int(s), k, _from_json_number(v)) for s, k, v in data["history"]),
             layers=tuple(data["layers"]),
             notes=tuple(data.get("notes", ())),
+            measure_version=int(data.get("measure_version", 1)),   # records before versioning: 1
         )
 
     @classmethod

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Mapping
 
-from core.vocab import ARCHS, CENTERS, DATASETS, PRUNE_METHODS, SCOPES, unknown_value
+from core.vocab import (ARCHS, CENTERS, DATASETS, NOISE_CONVS, NOISE_EXCLUDES, NOISE_NONE, NOISES, PAPER_PRUNE_METHODS,
+                        PARAMETRIZATIONS, PRUNE_METHODS, SCOPES, unknown_value)
 
 # 0, .05, ..., 1: dense enough for kept fractions 0.1/0.2 and the curve plots; each point is one MLflow
 # metric per layer, method, centring and weight set (a .025 grid doubled the tracking cost of short trials).
@@ -176,6 +177,9 @@ class ModelSpec(_Spec):
     arch: str = "fcn"
     depth: int | None = None         # fcn: number of weight layers (paper: 4 or 6); None -> 4
     width: int | None = None         # None -> the architecture's paper value (fcn 2048, vgg11 64)
+    # mean_field (fcn, depth 2): output = W2 relu(W1 x) / width, W2 ~ N(0, 1), and SGD steps of
+    # eta * width on both layers (docs/science.md, "The follow-up")
+    parametrization: str = "standard"
 
     DEFAULT_WIDTH: ClassVar[dict[str, int]] = {"fcn": 2048, "vgg11": 64}
     DEFAULT_DEPTH: ClassVar[int] = 4
@@ -188,6 +192,10 @@ class ModelSpec(_Spec):
             c.int_at_least("depth", self.depth, 2, optional=True)
         elif self.depth is not None:
             c.fail("depth", f"only applies to arch 'fcn' (got {self.depth!r} for {self.arch!r})")
+        c.choice("parametrization", self.parametrization, PARAMETRIZATIONS)
+        if self.parametrization == "mean_field" and (self.arch != "fcn" or self.resolved_depth != 2):
+            c.fail("parametrization", f"'mean_field' needs arch 'fcn' with depth 2 (got arch {self.arch!r}, "
+                                      f"depth {self.depth!r})")
         c.done()
 
     @property
@@ -215,8 +223,20 @@ class TrainSpec(_Spec):
     alpha_every: int = 1_000           # alpha per layer over time; 0 disables
     snapshot_every: int = 0            # periodic weight snapshots; 0 disables (one FCN4-2048 is 40 MB)
     eval_batch_size: int = 2_000
+    # converged: full train accuracy >= stop_acc (checked every eval_every, no loss threshold, no batch-
+    # loss gate), then post_converge_iters more; None: the paper's loss rule
+    stop_acc: float | None = None
+    # Heavy-tailed iterate noise after every SGD step: W += s * N, s = noise_scale * eta^(1/noise_alpha)
+    # (noise_lr_rescale) or noise_scale. 'none' or noise_scale 0 is plain SGD, and hashes as such.
+    noise: str = "none"                # none | row | entry | elliptic
+    noise_alpha: float = 1.75          # tail index of the noise, 0 < alpha <= 2 (2: Gaussian)
+    noise_scale: float | None = None   # sigma >= 0; required when noise is not 'none'
+    noise_lr_rescale: bool = True
+    noise_exclude: tuple[str, ...] = NOISE_EXCLUDES   # layers without noise: first_conv, last
+    noise_conv: str = "kernel"         # conv noise drawn per kernel, or per filter
 
-    FLOATS: ClassVar[tuple[str, ...]] = ("loss_threshold", "diverge_acc", "eval_trigger")
+    FLOATS: ClassVar[tuple[str, ...]] = ("loss_threshold", "diverge_acc", "eval_trigger", "stop_acc",
+                                         "noise_alpha", "noise_scale")
     # Records written before placement left the spec hold ``train.device``; it is placement, not
     # science, so reading such a record drops it (it never changed a default hash).
     LEGACY_PLACEMENT: ClassVar[tuple[str, ...]] = ("device",)
@@ -236,15 +256,54 @@ class TrainSpec(_Spec):
         c.int_at_least("alpha_every", self.alpha_every, 0)
         c.int_at_least("snapshot_every", self.snapshot_every, 0)
         c.int_at_least("eval_batch_size", self.eval_batch_size, 1)
+        if self.stop_acc is not None and (not _is_real(self.stop_acc) or not 0.0 < self.stop_acc <= 1.0):
+            c.fail("stop_acc", f"must be a number in (0, 1] or null, got {self.stop_acc!r}")
+        self._check_noise(c)
         c.done()
         self._coerce_floats()
+        if self.noise == NOISE_NONE or self.noise_scale == 0:
+            # No noise is one spec, however it was spelled: the same hash as plain SGD.
+            for name in self.NOISE_FIELDS:
+                object.__setattr__(self, name, _default_of(next(f for f in fields(self) if f.name == name)))
+
+    NOISE_FIELDS: ClassVar[tuple[str, ...]] = ("noise", "noise_alpha", "noise_scale", "noise_lr_rescale",
+                                               "noise_exclude", "noise_conv")
+
+    def _check_noise(self, c: "_Checker") -> None:
+        if isinstance(self.noise_exclude, list):
+            object.__setattr__(self, "noise_exclude", tuple(self.noise_exclude))
+        c.choice("noise", self.noise, NOISES)
+        if not _is_real(self.noise_alpha) or not 0.0 < self.noise_alpha <= 2.0:
+            c.fail("noise_alpha", f"must be a number in (0, 2], got {self.noise_alpha!r}")
+        if self.noise_scale is not None and (not _is_real(self.noise_scale) or self.noise_scale < 0):
+            c.fail("noise_scale", f"must be a number >= 0, got {self.noise_scale!r}")
+        elif self.noise_scale is None and self.noise != NOISE_NONE:
+            c.fail("noise_scale", f"required with noise {self.noise!r} (a number >= 0; 0 means no noise)")
+        if not isinstance(self.noise_lr_rescale, bool):
+            c.fail("noise_lr_rescale", f"must be true or false, got {self.noise_lr_rescale!r}")
+        if not isinstance(self.noise_exclude, tuple):
+            c.fail("noise_exclude", f"must be a list of {', '.join(NOISE_EXCLUDES)}, got {self.noise_exclude!r}")
+        else:
+            for name in self.noise_exclude:
+                c.choice("noise_exclude", name, NOISE_EXCLUDES)
+            if len(set(self.noise_exclude)) != len(self.noise_exclude):
+                c.fail("noise_exclude", f"duplicate values in {list(self.noise_exclude)!r}")
+            elif set(self.noise_exclude) <= set(NOISE_EXCLUDES):
+                # order carries no meaning: one canonical order, so one hash
+                object.__setattr__(self, "noise_exclude",
+                                   tuple(n for n in NOISE_EXCLUDES if n in self.noise_exclude))
+        c.choice("noise_conv", self.noise_conv, NOISE_CONVS)
+
+    @property
+    def has_noise(self) -> bool:
+        return self.noise != NOISE_NONE
 
 
 @dataclass(frozen=True)
 class CompressSpec(_Spec):
     """What to measure after training: pruning methods, ratio grids, error tolerances."""
 
-    methods: tuple[str, ...] = PRUNE_METHODS
+    methods: tuple[str, ...] = PAPER_PRUNE_METHODS   # 'neuron' is opt-in: old specs keep their hash
     ratios: tuple[float, ...] = PAPER_MAGNITUDE_RATIOS   # pruned test accuracy is evaluated here
     curve_ratios: tuple[float, ...] = DEFAULT_CURVE_RATIOS  # error curves (cheap) are sampled here
     eps: tuple[float, ...] = (0.1,)

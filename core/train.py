@@ -32,12 +32,12 @@ class TrainOutcome:
 
 def train(model: nn.Module, data: Dataset, spec: TrainSpec, *, lr: float, batch_size: int, seed: int,
           callbacks: Sequence[Callback] = (), resume: TrainState | None = None,
-          before_rules: Sequence[Callback] = ()) -> TrainOutcome:
+          before_rules: Sequence[Callback] = (), step_scale: float = 1.0) -> TrainOutcome:
     """Train ``model`` in place with the paper's rules; ``resume`` continues a saved state bit-for-bit
     (given the same callbacks: their state is matched by name)."""
     rules = PaperRules.of(spec, seed)
     loop = TrainLoop(model, data, spec, lr=lr, batch_size=batch_size, seed=seed,
-                     callbacks=[*before_rules, *rules.ordered, *callbacks])
+                     callbacks=[*before_rules, *rules.ordered, *callbacks], step_scale=step_scale)
     if resume is not None:
         loop.load_state(resume)
     else:

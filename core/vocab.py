@@ -12,6 +12,16 @@ from typing import Any, Iterable
 DATASETS = ("mnist5k", "mnist", "cifar10", "synthetic")
 ARCHS = ("fcn", "vgg11")
 
+PARAMETRIZATIONS = ("standard", "mean_field")
+
+# ---------------------------------------------------------------- iterate noise (train.noise*)
+NOISE_NONE, NOISE_ROW, NOISE_ENTRY, NOISE_ELLIPTIC = "none", "row", "entry", "elliptic"
+NOISES = (NOISE_NONE, NOISE_ROW, NOISE_ENTRY, NOISE_ELLIPTIC)
+NOISE_EXCLUDE_FIRST_CONV, NOISE_EXCLUDE_LAST = "first_conv", "last"
+NOISE_EXCLUDES = (NOISE_EXCLUDE_FIRST_CONV, NOISE_EXCLUDE_LAST)
+NOISE_CONV_KERNEL, NOISE_CONV_FILTER = "kernel", "filter"
+NOISE_CONVS = (NOISE_CONV_KERNEL, NOISE_CONV_FILTER)
+
 # ---------------------------------------------------------------- measurement words
 ROLES = ("first", "hidden", "last")
 WEIGHT_SETS = ("final", "avg")
@@ -19,9 +29,12 @@ ALPHA_VARIANTS = ("multi", "uni", "norms", "hill")   # multi: block-sum on rows;
                                                      # norms: on row norms; hill: Hill on all entries
 AGGREGATES = ("median", "mean", "min")
 TAIL_METHODS = ("block_sum", "hill", "moment")
-PRUNE_METHODS = ("magnitude", "singular", "node")
+PRUNE_METHODS = ("magnitude", "singular", "node", "neuron")   # node: columns (the previous layer's
+                                                               # units); neuron: rows (the layer's own)
+PAPER_PRUNE_METHODS = PRUNE_METHODS[:3]   # the 2021 paper's; the default of compress.methods
 CENTERS = ("median", "none")         # 'median': centre and fill with the median; 'none': zero fill
 SCOPES = ("layer", "global")
+LAYER_MEASURES = ("stable_rank", "effective_rank", "pq_index")   # per layer, beside the tail index
 SPLITS = ("train", "test")
 BATCH = "batch"                      # step metrics of the running minibatch loss
 STEP_SOURCES = (*SPLITS, BATCH)      # heads of the step-metric keys: train/..., test/..., batch/...

@@ -24,7 +24,7 @@ def _lp(x: np.ndarray, p: float) -> float:
 
 
 def _centred(w: np.ndarray, method: str, center: str | None) -> np.ndarray:
-    if center is None:
+    if center is None or method == "neuron":   # neuron pruning is uncentred, zero fill, by definition
         return w.copy()
     if method == "magnitude":
         return w - np.median(w)
@@ -37,7 +37,7 @@ def _brute_error(w: np.ndarray, method: str, k: int, p: float, center: str | Non
     if method == "magnitude":
         pruned.reshape(-1)[np.argsort(np.abs(u), axis=None, kind="stable")[:k]] = 0.0
         return _lp(u - pruned, p) / _lp(u, p)
-    if method == "node":
+    if method in ("node", "neuron"):   # rows of the view: previous-layer units (node) or own units (neuron)
         norms = np.array([_lp(row, p) for row in u])
         pruned[np.argsort(norms, kind="stable")[:k]] = 0.0
         return _lp(u - pruned, p) / _lp(u, p)
@@ -46,7 +46,7 @@ def _brute_error(w: np.ndarray, method: str, k: int, p: float, center: str | Non
 
 
 def _n_items(w: np.ndarray, method: str) -> int:
-    return w.size if method == "magnitude" else (w.shape[0] if method == "node" else min(w.shape))
+    return w.size if method == "magnitude" else (w.shape[0] if method in ("node", "neuron") else min(w.shape))
 
 
 def _brute_curve(w, method, ratios, p, center):
@@ -248,6 +248,11 @@ def test_all_zero_after_centring_raises(method):
     rows_equal = np.tile(np.arange(5.0), (7, 1))  # every row is the median unit
     with pytest.raises(ValueError, match="zero"):
         error_curve(np.zeros((4, 4)), method, [0.5], center=None)
+    if method == "neuron":
+        # never centred: a constant or repeated-row weight is not zero to neuron pruning
+        assert prunable_fraction(np.full((4, 4), 3.0), method) == 0.0
+        assert error_curve(rows_equal, method, [0.5])[0] == pytest.approx(math.sqrt(3 / 7))
+        return
     with pytest.raises(ValueError, match="zero"):
         prunable_fraction(np.full((4, 4), 3.0), method)
     if method != "magnitude":

@@ -218,7 +218,7 @@ def test_cli_json_matches_the_report(files, capsys):
     assert data["layers"] == expected["layers"]
     assert [x["role"] for x in data["layers"]] == ["first", "hidden", "last"]
     assert set(data["layers"][0]["alpha"]) == set(VARIANTS)
-    assert set(data["layers"][0]["prunable"]) == {"magnitude", "singular", "node"}
+    assert set(data["layers"][0]["prunable"]) == {"magnitude", "singular", "node", "neuron"}
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory", "empty", "trunc_torch", "trunc_safetensors", "junk",
