@@ -155,6 +155,16 @@ def parse_key(key: str) -> ParsedKey | None:
     return None
 
 
+def is_step_key(key: str) -> bool:
+    """Keys logged with a history (step = iteration): the step family and the current-weights alpha.
+
+    Keys outside the scheme are not step keys: a reader treats them as final metrics, so nothing
+    unknown costs a history call.
+    """
+    parsed = parse_key(key)
+    return parsed is not None and (parsed.family == "step" or key.startswith("alpha/current/"))
+
+
 # Run tags (MLflow tags; the trial directory's record carries the same values).
 TAG_SPEC_HASH = "tailsweep.spec_hash"
 TAG_SWEEP = "tailsweep.sweep"

@@ -38,6 +38,13 @@ INCOMPLETE = "incomplete"            # analysis: a run without a finished outcom
 MISSING = "missing"                  # analysis: a grid cell with no run at all
 UNFINISHED = "unfinished"            # status: a trial without DONE or FAILED
 
+# ---------------------------------------------------------------- analysis words
+HOLDS = "holds"                      # a claim's CI excludes 0 on the predicted side
+CONTRADICTED = "contradicted"        # ... on the other side
+INCONCLUSIVE = "inconclusive"        # neither, an undefined CI, or too few trials
+VERDICTS = (HOLDS, CONTRADICTED, INCONCLUSIVE)
+CORRELATIONS = ("spearman", "kendall")
+
 # ---------------------------------------------------------------- placement (not identity)
 DEVICES = ("auto", "cpu", "cuda")    # plus 'cuda:N'
 
