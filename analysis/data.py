@@ -10,13 +10,16 @@ import pandas as pd
 from analysis import schema
 from core import vocab
 
+_LAYER_ROW = (schema.RUN, schema.WSET, schema.LAYER, schema.ROLE, schema.N_ENTRIES)   # per-layer tables start so
+
 REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "trials": (schema.RUN, schema.RUN_NAME, schema.SPEC_HASH, schema.OUTCOME, schema.VERSION),
     "layers": (schema.RUN, schema.LAYER, schema.LAYER_NAME, schema.ROLE, schema.SHAPE, schema.N_ENTRIES),
-    "alphas": (schema.RUN, schema.WSET, schema.LAYER, schema.ROLE, schema.N_ENTRIES, schema.VARIANT, schema.ALPHA, schema.ALPHA_RAW),
-    "prunable": (schema.RUN, schema.WSET, schema.LAYER, schema.ROLE, schema.N_ENTRIES, schema.METHOD, schema.CENTER, schema.EPS, schema.PRUNABLE),
-    "errors": (schema.RUN, schema.WSET, schema.LAYER, schema.ROLE, schema.N_ENTRIES, schema.METHOD, schema.CENTER, schema.RATIO, schema.ERROR),
-    "ratios": (schema.RUN, schema.WSET, schema.METHOD, schema.RATIO, schema.PRUNED_ACC, schema.PRUNED_LOSS, schema.REMAINING, schema.SV_REMOVED),
+    "alphas": (*_LAYER_ROW, schema.VARIANT, schema.ALPHA, schema.ALPHA_RAW),
+    "prunable": (*_LAYER_ROW, schema.METHOD, schema.CENTER, schema.EPS, schema.PRUNABLE),
+    "errors": (*_LAYER_ROW, schema.METHOD, schema.CENTER, schema.RATIO, schema.ERROR),
+    "ratios": (schema.RUN, schema.WSET, schema.METHOD, schema.RATIO, schema.PRUNED_ACC, schema.PRUNED_LOSS,
+               schema.REMAINING, schema.SV_REMOVED),
     "steps": (schema.RUN, schema.KEY, schema.STEP, schema.VALUE, schema.LAYER),
 })
 TABLES = tuple(REQUIRED_COLUMNS)   # the table names, in bundle order
