@@ -25,7 +25,7 @@ def _fraction_tuple(name: str, values: tuple[float, ...], low_open: bool = True)
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """What the report measures. Defaults follow the paper (PAPER.md).
+    """What the report measures. Defaults follow the paper (docs/science.md).
 
     wset: weight set for alpha and pruning (None: 'avg' when present, else 'final'); variant: the alpha
     estimator variant; method: the pruning method of the headline claims; kappas: kept fractions for
