@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import schema as S
-from analysis.data import SweepData
+from analysis.data import TABLES, SweepData
 from analysis.errors import AnalysisInputError
-from analysis.load import tailsweep_version
+from core.version import tailsweep_version
 
 FORMAT = "tailsweep-bundle"
 FORMAT_VERSION = 1
@@ -30,7 +29,7 @@ def write_bundle(data: SweepData, out_dir: str | Path, *, sweep_file: str | None
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     tables = {}
-    for name in S.TABLES:
+    for name in TABLES:
         frame = data.table(name)
         frame.to_parquet(out / f"{name}.parquet", index=False)
         tables[name] = {"file": f"{name}.parquet", "rows": int(len(frame))}
@@ -68,7 +67,7 @@ def load_bundle(bundle_dir: str | Path) -> SweepData:
     root = Path(bundle_dir).expanduser().resolve()
     manifest = read_manifest(root)
     frames = {}
-    for name in S.TABLES:
+    for name in TABLES:
         entry = manifest.get("tables", {}).get(name)
         if not isinstance(entry, dict) or "file" not in entry:
             raise AnalysisInputError(f"bundle {root}: the manifest lists no table {name!r}")

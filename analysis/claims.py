@@ -14,38 +14,27 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from analysis import curves as C
-from analysis import schema as S
-from analysis.data import SweepData
+from analysis import curves, schema
 from analysis.options import AnalysisOptions
+from analysis.prepared import MIN_ALPHA_RAW, FamilyInputs, Prepared
 from analysis.stats import Estimate, correlation_estimate, mean_estimate, slope_estimate
+from core import vocab
 
-VERDICTS = ("holds", "contradicted", "inconclusive")
-CLAIM_COLUMNS = ["claim", C.GROUP_LABEL, "statement", "statistic", "predicted", "value", "low", "high",
+CLAIM_COLUMNS = ["claim", curves.GROUP_LABEL, "statement", "statistic", "predicted", "value", "low", "high",
                  "n_trials", "n_points", "verdict"]
 
 
-def verdict(est: Estimate, predicted: int, min_trials: int) -> str:
+def verdict(estimate: Estimate, predicted: int, min_trials: int) -> str:
     """The fixed rule (module docstring). ``predicted``: -1 (statistic < 0) or +1 (> 0)."""
     if predicted not in (-1, 1):
         raise ValueError(f"predicted: must be -1 or 1, got {predicted!r}")
-    if est.n_clusters < min_trials or not (math.isfinite(est.low) and math.isfinite(est.high)):
-        return "inconclusive"
-    if (predicted < 0 and est.high < 0) or (predicted > 0 and est.low > 0):
-        return "holds"
-    if (predicted < 0 and est.low > 0) or (predicted > 0 and est.high < 0):
-        return "contradicted"
-    return "inconclusive"
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """The per-family frames every claim reads; built once per family."""
-
-    trials: pd.DataFrame      # usable trials with alpha (median), alpha_min_raw, prunable mean, gaps
-    layers: pd.DataFrame      # trial x layer x method: alpha, prunable at eps
-    errors: pd.DataFrame      # trial x layer x method x kappa: error, alpha
-    accuracy: pd.DataFrame    # trial x method: retained accuracy, alpha
+    if estimate.n_clusters < min_trials or not (math.isfinite(estimate.low) and math.isfinite(estimate.high)):
+        return vocab.INCONCLUSIVE
+    if (predicted < 0 and estimate.high < 0) or (predicted > 0 and estimate.low > 0):
+        return vocab.HOLDS
+    if (predicted < 0 and estimate.low > 0) or (predicted > 0 and estimate.high < 0):
+        return vocab.CONTRADICTED
+    return vocab.INCONCLUSIVE
 
 
 @dataclass(frozen=True)
@@ -54,46 +43,50 @@ class Claim:
     statement: str
     statistic: str
     predicted: int
-    compute: Callable[[Inputs, AnalysisOptions], Estimate]
+    compute: Callable[[FamilyInputs, AnalysisOptions], Estimate]
 
 
-def _boot(o: AnalysisOptions) -> dict:
-    return {"n_boot": o.n_boot, "level": o.level, "seed": o.seed}
+def _boot(options: AnalysisOptions) -> dict:
+    return {"n_boot": options.n_boot, "level": options.level, "seed": options.seed}
 
 
-def _alpha_vs_eta(i: Inputs, o: AnalysisOptions) -> Estimate:
-    return correlation_estimate(i.trials, S.ETA_B, S.ALPHA, cluster=S.RUN, **_boot(o))
+def _alpha_vs_eta(inputs: FamilyInputs, options: AnalysisOptions) -> Estimate:
+    return correlation_estimate(inputs.trials, schema.ETA_B, schema.ALPHA, cluster=schema.RUN, **_boot(options))
 
 
-def _heavy_at_top(i: Inputs, o: AnalysisOptions) -> Estimate:
-    t = i.trials[np.isfinite(i.trials["alpha_min_raw"])]
-    top = t[t[S.ETA_B] == t[S.ETA_B].max()] if len(t) else t
-    return mean_estimate(top.assign(excess=top["alpha_min_raw"] - 2.0), "excess", cluster=S.RUN, **_boot(o))
+def _heavy_at_top(inputs: FamilyInputs, options: AnalysisOptions) -> Estimate:
+    trials = inputs.trials[np.isfinite(inputs.trials[MIN_ALPHA_RAW])]
+    top = trials[trials[schema.ETA_B] == trials[schema.ETA_B].max()] if len(trials) else trials
+    return mean_estimate(top.assign(excess=top[MIN_ALPHA_RAW] - 2.0), "excess", cluster=schema.RUN,
+                         **_boot(options))
 
 
-def _layer_prunable(i: Inputs, o: AnalysisOptions) -> Estimate:
-    layers = i.layers[i.layers[S.METHOD] == o.method]
-    return correlation_estimate(layers, S.ALPHA, S.PRUNABLE, cluster=S.RUN, **_boot(o))
+def _layer_prunable(inputs: FamilyInputs, options: AnalysisOptions) -> Estimate:
+    layers = inputs.layers[inputs.layers[schema.METHOD] == options.method]
+    return correlation_estimate(layers, schema.ALPHA, schema.PRUNABLE, cluster=schema.RUN, **_boot(options))
 
 
-def _error_width(i: Inputs, o: AnalysisOptions) -> Estimate:
-    e = i.errors
-    e = e[(e[S.METHOD] == o.method) & np.isclose(e[C.KAPPA], min(o.kappas)) & (e[S.ALPHA] < o.heavy_alpha)]
-    e = e.assign(**{C.LOG_WIDTH: np.log(e[S.WIDTH].astype(float))})
-    return slope_estimate(e, C.LOG_WIDTH, S.ERROR, cluster=S.RUN, within=[S.ETA_B, S.LAYER], **_boot(o))
+def _error_width(inputs: FamilyInputs, options: AnalysisOptions) -> Estimate:
+    errors = inputs.errors
+    errors = errors[(errors[schema.METHOD] == options.method) & np.isclose(errors[curves.KAPPA], min(options.kappas))
+                    & (errors[schema.ALPHA] < options.heavy_alpha)]
+    errors = errors.assign(**{curves.LOG_WIDTH: np.log(errors[schema.WIDTH].astype(float))})
+    return slope_estimate(errors, curves.LOG_WIDTH, schema.ERROR, cluster=schema.RUN,
+                          within=[schema.ETA_B, schema.LAYER], **_boot(options))
 
 
-def _accuracy(i: Inputs, o: AnalysisOptions) -> Estimate:
-    a = i.accuracy[i.accuracy[S.METHOD] == o.method]
-    return correlation_estimate(a, S.ALPHA, C.REL_ACC, cluster=S.RUN, **_boot(o))
+def _accuracy(inputs: FamilyInputs, options: AnalysisOptions) -> Estimate:
+    retained = inputs.retained[inputs.retained[schema.METHOD] == options.method]
+    return correlation_estimate(retained, schema.ALPHA, curves.REL_ACC, cluster=schema.RUN, **_boot(options))
 
 
-def _gap_alpha(i: Inputs, o: AnalysisOptions) -> Estimate:
-    return correlation_estimate(i.trials, S.ALPHA, C.GEN_ERROR, cluster=S.RUN, **_boot(o))
+def _gap_alpha(inputs: FamilyInputs, options: AnalysisOptions) -> Estimate:
+    return correlation_estimate(inputs.trials, schema.ALPHA, curves.GEN_ERROR, cluster=schema.RUN, **_boot(options))
 
 
-def _gap_prunable(i: Inputs, o: AnalysisOptions) -> Estimate:
-    return correlation_estimate(i.trials, S.PRUNABLE, C.GEN_ERROR, cluster=S.RUN, **_boot(o))
+def _gap_prunable(inputs: FamilyInputs, options: AnalysisOptions) -> Estimate:
+    return correlation_estimate(inputs.trials, schema.PRUNABLE, curves.GEN_ERROR, cluster=schema.RUN,
+                                **_boot(options))
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -115,50 +108,47 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
-def claim_inputs(data: SweepData, o: AnalysisOptions) -> dict[str, Inputs]:
-    """Inputs per family label (resolved options expected); a family with no usable trial still gets
-    its rows (every claim inconclusive), so nothing drops silently out of the claims table."""
-    trials = C.gap_points(data, o)
-    trials["alpha_min_raw"] = trials[S.RUN].map(C.trial_alpha(data, o, "min", raw=True)).astype(float)
-    layers, errors = C.layer_points(data, o), C.error_points(data, o)
-    accuracy = C.accuracy_points(data, o)
-    methods = list(accuracy[S.METHOD].unique()) or [o.method]   # an empty frame still has the columns
-    retained = pd.concat([C.retained_accuracy(accuracy, m).assign(**{S.METHOD: m}) for m in methods],
-                         ignore_index=True)
-    return {label: Inputs(trials[trials[C.GROUP_LABEL] == label], layers[layers[C.GROUP_LABEL] == label],
-                          errors[errors[C.GROUP_LABEL] == label], retained[retained[C.GROUP_LABEL] == label])
-            for label in sorted(C.trial_axes(data, usable_only=False)[C.GROUP_LABEL].unique())}
-
-
-def claims_table(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
+def claims_table(prepared: Prepared) -> pd.DataFrame:
     """One row per (claim, family): statistic, CI, trial and point counts, verdict."""
+    options = prepared.options
     rows = []
-    for label, inputs in claim_inputs(data, o).items():
+    for label, inputs in prepared.families.items():
         for claim in CLAIMS:
-            est = claim.compute(inputs, o)
-            rows.append({"claim": claim.name, C.GROUP_LABEL: label, "statement": claim.statement,
+            estimate = claim.compute(inputs, options)
+            rows.append({"claim": claim.name, curves.GROUP_LABEL: label, "statement": claim.statement,
                          "statistic": claim.statistic, "predicted": "< 0" if claim.predicted < 0 else "> 0",
-                         "value": est.value, "low": est.low, "high": est.high, "n_trials": est.n_clusters,
-                         "n_points": est.n_points, "verdict": verdict(est, claim.predicted, o.min_trials)})
+                         "value": estimate.value, "low": estimate.low, "high": estimate.high,
+                         "n_trials": estimate.n_clusters, "n_points": estimate.n_points,
+                         "verdict": verdict(estimate, claim.predicted, options.min_trials)})
     return pd.DataFrame(rows, columns=CLAIM_COLUMNS)
 
 
-def correlations_table(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
+def _correlation_pairs(inputs: FamilyInputs) -> list[tuple[str, str, pd.DataFrame, str, str]]:
+    """(unit, method, frame, x, y) for every relation the paper draws."""
+    trials = inputs.trials
+    pairs = [("trials", "all", trials, schema.ETA_B, schema.ALPHA),
+             ("trials", "all", trials, schema.ALPHA, curves.GEN_ERROR),
+             ("trials", "all", trials, schema.PRUNABLE, curves.GEN_ERROR),
+             ("trials", "all", trials, schema.ALPHA, "gap_loss")]
+    for method in sorted(inputs.layers[schema.METHOD].unique()):
+        pairs.append(("layers", method, inputs.layers[inputs.layers[schema.METHOD] == method], schema.ALPHA,
+                      schema.PRUNABLE))
+    for method in sorted(inputs.retained[schema.METHOD].unique()):
+        pairs.append(("trials", method, inputs.retained[inputs.retained[schema.METHOD] == method], schema.ALPHA,
+                      curves.REL_ACC))
+    return pairs
+
+
+def correlations_table(prepared: Prepared) -> pd.DataFrame:
     """Spearman and Kendall with trial-bootstrap CIs for every relation the paper draws, per family."""
+    boot = _boot(prepared.options)
     rows = []
-    for label, i in claim_inputs(data, o).items():
-        pairs = [("trials", "all", i.trials, S.ETA_B, S.ALPHA), ("trials", "all", i.trials, S.ALPHA, C.GEN_ERROR),
-                 ("trials", "all", i.trials, S.PRUNABLE, C.GEN_ERROR), ("trials", "all", i.trials, S.ALPHA, "gap_loss")]
-        for method in sorted(i.layers[S.METHOD].unique()):
-            pairs.append(("layers", method, i.layers[i.layers[S.METHOD] == method], S.ALPHA, S.PRUNABLE))
-        for method in sorted(i.accuracy[S.METHOD].unique()):
-            pairs.append(("trials", method, i.accuracy[i.accuracy[S.METHOD] == method], S.ALPHA, C.REL_ACC))
-        for unit, method, frame, x, y in pairs:
-            row = {C.GROUP_LABEL: label, "unit": unit, "method": method, "x": x, "y": y}
-            for kind in ("spearman", "kendall"):
-                est = correlation_estimate(frame, x, y, kind, cluster=S.RUN, **_boot(o))
-                row.update({kind: est.value, f"{kind}_low": est.low, f"{kind}_high": est.high})
-                row.update({"n_trials": est.n_clusters, "n_points": est.n_points})
+    for label, inputs in prepared.families.items():
+        for unit, method, frame, x_column, y_column in _correlation_pairs(inputs):
+            row = {curves.GROUP_LABEL: label, "unit": unit, "method": method, "x": x_column, "y": y_column}
+            for kind in vocab.CORRELATIONS:
+                estimate = correlation_estimate(frame, x_column, y_column, kind, cluster=schema.RUN, **boot)
+                row.update({kind: estimate.value, f"{kind}_low": estimate.low, f"{kind}_high": estimate.high})
+                row.update({"n_trials": estimate.n_clusters, "n_points": estimate.n_points})
             rows.append(row)
     return pd.DataFrame(rows)
-

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from analysis.errors import AnalysisInputError
+from core import vocab
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,10 +19,10 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", metavar="DIR", help="read an exported bundle instead of MLflow")
     parser.add_argument("--out", metavar="DIR", help="report folder (index.html, figures/, tables/)")
     parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI to read the sweep from")
-    parser.add_argument("--wset", choices=("avg", "final"), help="weight set (default: avg when logged)")
-    parser.add_argument("--variant", default="multi", choices=("multi", "uni", "norms", "hill"),
+    parser.add_argument("--wset", choices=vocab.WEIGHT_SETS, help="weight set (default: avg when logged)")
+    parser.add_argument("--variant", default="multi", choices=vocab.ALPHA_VARIANTS,
                         help="alpha estimator variant (default: multi)")
-    parser.add_argument("--method", default="magnitude", choices=("magnitude", "singular", "node"),
+    parser.add_argument("--method", default="magnitude", choices=vocab.PRUNE_METHODS,
                         help="pruning method of the headline claims (default: magnitude)")
     parser.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples (default: 1000)")
 

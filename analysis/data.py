@@ -7,17 +7,22 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from analysis import schema as S
+from analysis import schema
+from core import vocab
+
+_LAYER_ROW = (schema.RUN, schema.WSET, schema.LAYER, schema.ROLE, schema.N_ENTRIES)   # per-layer tables start so
 
 REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "trials": (S.RUN, S.RUN_NAME, S.SPEC_HASH, S.OUTCOME, S.VERSION),
-    "layers": (S.RUN, S.LAYER, S.LAYER_NAME, S.ROLE, S.SHAPE, S.N_ENTRIES),
-    "alphas": (S.RUN, S.WSET, S.LAYER, S.ROLE, S.N_ENTRIES, S.VARIANT, S.ALPHA, S.ALPHA_RAW),
-    "prunable": (S.RUN, S.WSET, S.LAYER, S.ROLE, S.N_ENTRIES, S.METHOD, S.CENTER, S.EPS, S.PRUNABLE),
-    "errors": (S.RUN, S.WSET, S.LAYER, S.ROLE, S.N_ENTRIES, S.METHOD, S.CENTER, S.RATIO, S.ERROR),
-    "ratios": (S.RUN, S.WSET, S.METHOD, S.RATIO, S.PRUNED_ACC, S.PRUNED_LOSS, S.REMAINING, S.SV_REMOVED),
-    "steps": (S.RUN, S.KEY, S.STEP, S.VALUE, S.LAYER),
+    "trials": (schema.RUN, schema.RUN_NAME, schema.SPEC_HASH, schema.OUTCOME, schema.VERSION),
+    "layers": (schema.RUN, schema.LAYER, schema.LAYER_NAME, schema.ROLE, schema.SHAPE, schema.N_ENTRIES),
+    "alphas": (*_LAYER_ROW, schema.VARIANT, schema.ALPHA, schema.ALPHA_RAW),
+    "prunable": (*_LAYER_ROW, schema.METHOD, schema.CENTER, schema.EPS, schema.PRUNABLE),
+    "errors": (*_LAYER_ROW, schema.METHOD, schema.CENTER, schema.RATIO, schema.ERROR),
+    "ratios": (schema.RUN, schema.WSET, schema.METHOD, schema.RATIO, schema.PRUNED_ACC, schema.PRUNED_LOSS,
+               schema.REMAINING, schema.SV_REMOVED),
+    "steps": (schema.RUN, schema.KEY, schema.STEP, schema.VALUE, schema.LAYER),
 })
+TABLES = tuple(REQUIRED_COLUMNS)   # the table names, in bundle order
 
 
 @dataclass(frozen=True, eq=False)
@@ -48,10 +53,8 @@ class SweepData:
                 raise ValueError(f"{table}: missing columns {missing} (required: {list(needed)})")
 
     def table(self, name: str) -> pd.DataFrame:
-        if name not in S.TABLES:
-            raise ValueError(f"table: unknown name {name!r} (allowed: {', '.join(S.TABLES)})")
-        return getattr(self, name)
+        return getattr(self, vocab.check_choice("table", name, TABLES))
 
     def usable_trials(self) -> pd.DataFrame:
         """Trials whose final metrics enter the statistics (converged or capped)."""
-        return self.trials[self.trials[S.OUTCOME].isin(S.USABLE_OUTCOMES)]
+        return self.trials[self.trials[schema.OUTCOME].isin(vocab.TRAINED_OUTCOMES)]

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from analysis import schema as S
+from analysis import schema
 from analysis.curves import GROUP_LABEL, trial_axes
 from analysis.data import SweepData
-from core import keys
+from core import vocab
 
-OUTCOME_COLUMNS = keys.OUTCOMES + (S.INCOMPLETE, S.MISSING)
+OUTCOME_COLUMNS = vocab.OUTCOMES + (vocab.INCOMPLETE, vocab.MISSING)
 
 
 def _cell(values) -> tuple:
@@ -35,17 +35,17 @@ def grid_cells(data: SweepData) -> pd.DataFrame:
     for label, family in axes.groupby(GROUP_LABEL, sort=True):
         present: dict[tuple, list[str]] = {}
         for rec in family.to_dict("records"):
-            present.setdefault(_cell(rec[a] for a in S.GRID_AXES), []).append(rec[S.OUTCOME])
-        values = [sorted(set(_cell(family[a])), key=lambda v: (v is None, v)) for a in S.GRID_AXES]
+            present.setdefault(_cell(rec[a] for a in schema.GRID_AXES), []).append(rec[schema.OUTCOME])
+        values = [sorted(set(_cell(family[a])), key=lambda v: (v is None, v)) for a in schema.GRID_AXES]
         counts: dict[tuple, dict[str, int]] = {}
         for cell in itertools.product(*values):
             eta, _, width, _ = cell
             slot = counts.setdefault((eta, width), dict.fromkeys(OUTCOME_COLUMNS, 0))
-            for outcome in present.get(cell, [S.MISSING]):
+            for outcome in present.get(cell, [vocab.MISSING]):
                 slot[outcome] = slot.get(outcome, 0) + 1
         for (eta, width), slot in counts.items():
-            rows.append({GROUP_LABEL: label, S.ETA_B: eta, S.WIDTH: width, **slot})
-    return pd.DataFrame(rows, columns=[GROUP_LABEL, S.ETA_B, S.WIDTH, *OUTCOME_COLUMNS])
+            rows.append({GROUP_LABEL: label, schema.ETA_B: eta, schema.WIDTH: width, **slot})
+    return pd.DataFrame(rows, columns=[GROUP_LABEL, schema.ETA_B, schema.WIDTH, *OUTCOME_COLUMNS])
 
 
 def expected_trials(sweep_file: str | None) -> int | None:
@@ -71,12 +71,12 @@ def outcome_counts(data: SweepData) -> pd.DataFrame:
     per_family = cells.groupby(GROUP_LABEL)[list(OUTCOME_COLUMNS)].sum().reset_index()
     total = pd.DataFrame([{GROUP_LABEL: "all", **per_family[list(OUTCOME_COLUMNS)].sum().to_dict()}])
     out = pd.concat([per_family, total], ignore_index=True)
-    out["runs"] = out[[c for c in OUTCOME_COLUMNS if c != S.MISSING]].sum(axis=1)
+    out["runs"] = out[[c for c in OUTCOME_COLUMNS if c != vocab.MISSING]].sum(axis=1)
     expected = expected_trials(data.meta.get("sweep_file"))
     if expected is not None:
         last = out.index[-1]
-        out.loc[last, S.MISSING] = max(int(out.loc[last, S.MISSING]), expected - int(out.loc[last, "runs"]))
-    out["cells"] = out["runs"] + out[S.MISSING]
+        out.loc[last, vocab.MISSING] = max(int(out.loc[last, vocab.MISSING]), expected - int(out.loc[last, "runs"]))
+    out["cells"] = out["runs"] + out[vocab.MISSING]
     return out
 
 
@@ -86,8 +86,8 @@ def grid_summary(data: SweepData) -> pd.DataFrame:
     rows = []
     for label, family in axes.groupby(GROUP_LABEL, sort=True):
         row = {GROUP_LABEL: label, "runs": len(family)}
-        for axis in S.GRID_AXES:
+        for axis in schema.GRID_AXES:
             vals = sorted({v for v in _cell(family[axis]) if v is not None})
             row[axis] = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals)
         rows.append(row)
-    return pd.DataFrame(rows, columns=[GROUP_LABEL, "runs", *S.GRID_AXES])
+    return pd.DataFrame(rows, columns=[GROUP_LABEL, "runs", *schema.GRID_AXES])

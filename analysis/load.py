@@ -6,27 +6,54 @@ empty store.
 """
 from __future__ import annotations
 
-import importlib.metadata
+import ast
+import math
 import os
+import sys
 from pathlib import Path
-from typing import Callable
+from types import MappingProxyType
+from typing import Any, Callable
 
 import pandas as pd
 
 from analysis.data import SweepData
 from analysis.errors import AnalysisInputError
-from analysis.params import parse_param
-from analysis.records import RunRecord, clean_value
-from analysis.tables import build_tables, is_step_key
+from analysis.tables import RunRecord, build_tables
+from core.keys import is_step_key
+from core.version import tailsweep_version
 
 _PAGE = 1000
 
+_SPECIAL = MappingProxyType({"None": None, "True": True, "False": False, "nan": math.nan, "inf": math.inf,
+                             "-inf": -math.inf})
 
-def tailsweep_version() -> str:
+# MLflow's SQL store saves +-inf as +-float max; read it back as the infinity that was logged.
+_FLOAT_MAX = sys.float_info.max
+
+
+def parse_param(text: str) -> Any:
+    """MLflow params come back as strings: '0.001' -> 0.001, '50' -> 50, 'None' -> None, 'True' -> True;
+    anything else stays a string.
+
+    Lists and tuples stay as their text: they are descriptive (compress.methods, compress.ratios), and
+    a plain string column survives Parquet and CSV unchanged.
+    """
+    if text in _SPECIAL:
+        return _SPECIAL[text]
     try:
-        return importlib.metadata.version("tailsweep")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    return text
+
+
+def clean_value(value: float) -> float:
+    value = float(value)
+    if math.isfinite(value) and abs(value) >= _FLOAT_MAX:
+        return math.copysign(math.inf, value)
+    return value
 
 
 def _check_uri(tracking_uri: str) -> None:

@@ -1,25 +1,31 @@
-"""AnalysisOptions: every choice the curves, claims and report make, fixed before looking at data."""
+"""AnalysisOptions: every choice the curves, claims and report make, fixed before looking at data;
+``resolve_options`` fills the two that depend on what the runs logged (weight set, centring)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from core import keys
+from analysis import schema
+from core import vocab
 
-METHODS = ("magnitude", "singular", "node")
+if TYPE_CHECKING:   # data.py imports pandas; options must stay importable by the light CLI
+    from analysis.data import SweepData
 
 
 def _fraction_tuple(name: str, values: tuple[float, ...], low_open: bool = True) -> None:
     if not isinstance(values, tuple) or not values:
         raise ValueError(f"{name}: must be a non-empty tuple of numbers in (0, 1), got {values!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < 1 if low_open else 0 <= v <= 1):
-            raise ValueError(f"{name}: values must lie in (0, 1), got {v!r}")
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not (0 < value < 1 if low_open else 0 <= value <= 1):
+            raise ValueError(f"{name}: values must lie in (0, 1), got {value!r}")
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    """What the report measures. Defaults follow the paper (PAPER.md).
+    """What the report measures. Defaults follow the paper (docs/science.md).
 
     wset: weight set for alpha and pruning (None: 'avg' when present, else 'final'); variant: the alpha
     estimator variant; method: the pruning method of the headline claims; kappas: kept fractions for
@@ -44,14 +50,12 @@ class AnalysisOptions:
     ref_budget: int = 1_000_000         # reference: samples per simulation, bounds draws x items
 
     def __post_init__(self) -> None:
-        if self.wset is not None and self.wset not in keys.WEIGHT_SETS:
-            raise ValueError(f"wset: unknown value {self.wset!r} (allowed: {', '.join(keys.WEIGHT_SETS)})")
-        if self.variant not in keys.ALPHA_VARIANTS:
-            raise ValueError(f"variant: unknown value {self.variant!r} (allowed: {', '.join(keys.ALPHA_VARIANTS)})")
-        if self.method not in METHODS:
-            raise ValueError(f"method: unknown value {self.method!r} (allowed: {', '.join(METHODS)})")
-        if self.center is not None and self.center not in ("median", "none"):
-            raise ValueError(f"center: unknown value {self.center!r} (allowed: median, none)")
+        if self.wset is not None:
+            vocab.check_choice("wset", self.wset, vocab.WEIGHT_SETS)
+        vocab.check_choice("variant", self.variant, vocab.ALPHA_VARIANTS)
+        vocab.check_choice("method", self.method, vocab.PRUNE_METHODS)
+        if self.center is not None:
+            vocab.check_choice("center", self.center, vocab.CENTERS)
         _fraction_tuple("kappas", self.kappas)
         if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not 0 < self.eps < 1:
             raise ValueError(f"eps: must lie in (0, 1), got {self.eps!r}")
@@ -67,4 +71,26 @@ class AnalysisOptions:
     @property
     def ratios(self) -> tuple[float, ...]:
         """The removed fractions (error-curve ratios) that the kept fractions correspond to."""
-        return tuple(round(1.0 - k, 6) for k in self.kappas)
+        return tuple(round(1.0 - kappa, 6) for kappa in self.kappas)
+
+
+def _present(data: SweepData, column: str) -> set[str]:
+    found: set[str] = set()
+    for frame in (data.alphas, data.prunable, data.errors, data.ratios):
+        if column in frame.columns:
+            found |= {str(value) for value in frame[column].dropna().unique()}
+    return found
+
+
+def resolve_options(data: SweepData, options: AnalysisOptions) -> AnalysisOptions:
+    """Options with wset and center set: the requested ones, else 'avg'/'median' when logged."""
+    wset = options.wset
+    if wset is None:
+        present = _present(data, schema.WSET)
+        wset = "avg" if "avg" in present or not present else sorted(present)[0]
+    center = options.center
+    if center is None:
+        present = {str(value) for frame in (data.prunable, data.errors)
+                   for value in frame[schema.CENTER].dropna().unique()}
+        center = "median" if "median" in present or not present else sorted(present)[0]
+    return dataclasses.replace(options, wset=wset, center=center)

@@ -14,11 +14,12 @@ import pandas as pd
 from matplotlib import cm, colors, ticker
 from matplotlib.figure import Figure
 
-from analysis import schema as S
+from analysis import schema
 from analysis.curves import GEN_ERROR, GROUP_LABEL, KAPPA
+from analysis.grid import OUTCOME_COLUMNS
+from core import vocab
 
-ROLE_COLORS = MappingProxyType({"first": "tab:blue", "hidden": "tab:orange", "last": "tab:green"})
-ROLE_ORDER = ("first", "hidden", "last")
+ROLE_COLORS = MappingProxyType(dict(zip(vocab.ROLES, ("tab:blue", "tab:orange", "tab:green"), strict=True)))
 ALPHA_NORM = colors.Normalize(vmin=1.0, vmax=2.0)
 
 
@@ -64,14 +65,14 @@ def _eta_colors(etas) -> dict[float, tuple]:
 
 
 def _roles(frame: pd.DataFrame) -> list[str]:
-    present = [r for r in frame[S.ROLE].dropna().unique()]
-    return [r for r in ROLE_ORDER if r in present] + sorted(r for r in present if r not in ROLE_ORDER)
+    present = [r for r in frame[schema.ROLE].dropna().unique()]
+    return [r for r in vocab.ROLES if r in present] + sorted(r for r in present if r not in vocab.ROLES)
 
 
 def alpha_vs_eta_figure(curve: pd.DataFrame) -> Figure:
     """alpha (median over layers and per role) vs eta/b; one row per model family, one colour per width;
     solid: capped estimate, dashed: uncapped."""
-    series = ["median", "role_first", "role_hidden", "role_last"]
+    series = ["median", *(f"role_{role}" for role in vocab.ROLES)]
     c = curve[curve["series"].isin(series)] if len(curve) else curve
     title = "alpha vs eta/b (mean +- sd over seeds; solid capped at 2, dashed uncapped)"
     if c.empty:
@@ -80,15 +81,15 @@ def alpha_vs_eta_figure(curve: pd.DataFrame) -> Figure:
     fig, axes = _figure(len(groups), len(series))
     for gi, group in enumerate(groups):
         g = c[c[GROUP_LABEL] == group]
-        widths = sorted(g[S.WIDTH].unique())
+        widths = sorted(g[schema.WIDTH].unique())
         palette = cm.viridis(np.linspace(0, 0.9, max(len(widths), 1)))
         for si, name in enumerate(series):
             ax = axes[gi, si]
             for color, width in zip(palette, widths):
                 for raw in (False, True):
-                    line = g[(g["series"] == name) & (g[S.WIDTH] == width) & (g["raw"] == raw)].sort_values(S.ETA_B)
+                    line = g[(g["series"] == name) & (g[schema.WIDTH] == width) & (g["raw"] == raw)].sort_values(schema.ETA_B)
                     if len(line):
-                        ax.errorbar(line[S.ETA_B], line["mean"], yerr=line["std"].fillna(0), marker="o", ms=3,
+                        ax.errorbar(line[schema.ETA_B], line["mean"], yerr=line["std"].fillna(0), marker="o", ms=3,
                                     capsize=2, color=color, ls="--" if raw else "-", lw=0.8 if raw else 1.2,
                                     label=None if raw else f"width {int(width)}")
             _log_x(ax)
@@ -102,17 +103,17 @@ def alpha_vs_eta_figure(curve: pd.DataFrame) -> Figure:
 
 
 def _width_panel(ax, part: pd.DataFrame, palette: dict, ylabel: str, title: str, legend: bool) -> None:
-    for eta, line in part.groupby(S.ETA_B):
-        line = line.sort_values(S.WIDTH)
+    for eta, line in part.groupby(schema.ETA_B):
+        line = line.sort_values(schema.WIDTH)
         color = palette[float(eta)]
-        ax.errorbar(line[S.WIDTH], line["mean"], yerr=line["std"].fillna(0), marker="o", ms=3, capsize=2,
+        ax.errorbar(line[schema.WIDTH], line["mean"], yerr=line["std"].fillna(0), marker="o", ms=3, capsize=2,
                     color=color, label=f"eta/b {eta:g} (alpha {line['alpha'].mean():.2f})")
         if "ref_median" in line.columns and line["ref_median"].notna().any():
-            ax.plot(line[S.WIDTH], line["ref_median"], ls="--", lw=1, marker="x", ms=4, color=color)
+            ax.plot(line[schema.WIDTH], line["ref_median"], ls="--", lw=1, marker="x", ms=4, color=color)
             if len(line) > 1:
-                ax.fill_between(line[S.WIDTH], line["ref_q05"], line["ref_q95"], color=color, alpha=0.12, lw=0)
+                ax.fill_between(line[schema.WIDTH], line["ref_q05"], line["ref_q95"], color=color, alpha=0.12, lw=0)
             else:  # one width: a band has no extent, draw the 5-95% range as a bar
-                ax.vlines(line[S.WIDTH], line["ref_q05"], line["ref_q95"], color=color, alpha=0.4, lw=4)
+                ax.vlines(line[schema.WIDTH], line["ref_q05"], line["ref_q95"], color=color, alpha=0.4, lw=4)
     _log_x(ax, 2)
     ax.set_xlabel("width")
     ax.set_ylabel(ylabel)
@@ -128,15 +129,15 @@ def width_figure(errors: pd.DataFrame, prunable: pd.DataFrame, eps: float, title
     if errors.empty and prunable.empty:
         return empty_figure(title)
     kappas = sorted(errors[KAPPA].unique()) if len(errors) else []
-    roles = _roles(pd.concat([errors[[S.ROLE]], prunable[[S.ROLE]]]))
+    roles = _roles(pd.concat([errors[[schema.ROLE]], prunable[[schema.ROLE]]]))
     fig, axes = _figure(len(kappas) + 1, max(len(roles), 1))
-    palette = _eta_colors(pd.concat([errors[S.ETA_B], prunable[S.ETA_B]]))
+    palette = _eta_colors(pd.concat([errors[schema.ETA_B], prunable[schema.ETA_B]]))
     for ri, role in enumerate(roles):
         for ki, kappa in enumerate(kappas):
-            part = errors[(errors[S.ROLE] == role) & np.isclose(errors[KAPPA], kappa)]
+            part = errors[(errors[schema.ROLE] == role) & np.isclose(errors[KAPPA], kappa)]
             _width_panel(axes[ki, ri], part, palette, "relative error",
                          f"layers: {role}, kept fraction {kappa:g}", ki == 0 and ri == 0)
-        _width_panel(axes[len(kappas), ri], prunable[prunable[S.ROLE] == role], palette,
+        _width_panel(axes[len(kappas), ri], prunable[prunable[schema.ROLE] == role], palette,
                      f"prunable at eps {eps:g}", f"layers: {role}, prunable fraction", not kappas and ri == 0)
     fig.suptitle(title + "\n(solid: measured mean +- sd over seeds; dashed/shaded: i.i.d. SaS reference median, 5-95%)",
                  fontsize=10)
@@ -154,14 +155,14 @@ def accuracy_figure(acc: pd.DataFrame, title: str = "pruned test accuracy vs rem
     """Pruned test accuracy vs ratio, one panel per method, one line per trial coloured by its alpha."""
     if acc.empty:
         return empty_figure(title)
-    methods = sorted(acc[S.METHOD].unique())
+    methods = sorted(acc[schema.METHOD].unique())
     fig, axes = _figure(1, len(methods), colorbar=True)
     for mi, method in enumerate(methods):
         ax = axes[0, mi]
-        for _, line in acc[acc[S.METHOD] == method].groupby(S.RUN):
-            line = line.sort_values(S.RATIO)
-            a = line[S.ALPHA].iloc[0]
-            ax.plot(line[S.RATIO], line[S.PRUNED_ACC], marker=".", lw=1,
+        for _, line in acc[acc[schema.METHOD] == method].groupby(schema.RUN):
+            line = line.sort_values(schema.RATIO)
+            a = line[schema.ALPHA].iloc[0]
+            ax.plot(line[schema.RATIO], line[schema.PRUNED_ACC], marker=".", lw=1,
                     color=cm.viridis(ALPHA_NORM(a)) if np.isfinite(a) else "grey")
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("removed fraction (singular: of singular values)")
@@ -175,16 +176,16 @@ def singular_figure(acc: pd.DataFrame) -> Figure:
     """Singular-value pruning two ways: by fraction of singular values removed and by remaining-parameter
     ratio k(m+n)/(mn), which exceeds 1 for a square layer below about half removed."""
     title = "singular-value pruning: accuracy by fraction removed and by parameter ratio"
-    s = acc[acc[S.METHOD] == "singular"] if len(acc) else acc
+    s = acc[acc[schema.METHOD] == "singular"] if len(acc) else acc
     if s.empty:
         return empty_figure(title)
     fig, axes = _figure(1, 2, colorbar=True)
-    for ax, x, label in ((axes[0, 0], S.SV_REMOVED, "fraction of singular values removed"),
-                         (axes[0, 1], S.REMAINING, "remaining parameters / dense (k(m+n)/(mn))")):
-        for _, line in s.groupby(S.RUN):
+    for ax, x, label in ((axes[0, 0], schema.SV_REMOVED, "fraction of singular values removed"),
+                         (axes[0, 1], schema.REMAINING, "remaining parameters / dense (k(m+n)/(mn))")):
+        for _, line in s.groupby(schema.RUN):
             line = line.sort_values(x)
-            a = line[S.ALPHA].iloc[0]
-            ax.plot(line[x], line[S.PRUNED_ACC], marker=".", lw=1,
+            a = line[schema.ALPHA].iloc[0]
+            ax.plot(line[x], line[schema.PRUNED_ACC], marker=".", lw=1,
                     color=cm.viridis(ALPHA_NORM(a)) if np.isfinite(a) else "grey")
         ax.set_xlabel(label)
         ax.set_ylabel("pruned test accuracy")
@@ -199,14 +200,14 @@ def layer_alpha_prunable_figure(points: pd.DataFrame, eps: float) -> Figure:
     title = f"per layer: alpha vs prunable fraction at eps = {eps:g}"
     if points.empty:
         return empty_figure(title)
-    methods = sorted(points[S.METHOD].unique())
+    methods = sorted(points[schema.METHOD].unique())
     fig, axes = _figure(1, len(methods))
     for mi, method in enumerate(methods):
         ax = axes[0, mi]
-        part = points[points[S.METHOD] == method]
+        part = points[points[schema.METHOD] == method]
         for role in _roles(part):
-            r = part[part[S.ROLE] == role]
-            ax.scatter(r[S.ALPHA], r[S.PRUNABLE], s=14, alpha=0.8, color=ROLE_COLORS.get(role, "grey"), label=role)
+            r = part[part[schema.ROLE] == role]
+            ax.scatter(r[schema.ALPHA], r[schema.PRUNABLE], s=14, alpha=0.8, color=ROLE_COLORS.get(role, "grey"), label=role)
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("alpha")
         ax.set_ylabel(f"prunable fraction at eps {eps:g}")
@@ -222,10 +223,10 @@ def gap_figure(gap: pd.DataFrame) -> Figure:
     if g.empty:
         return empty_figure(title)
     fig, axes = _figure(1, 2)
-    palette = _eta_colors(g[S.ETA_B])
-    for ax, x, label in ((axes[0, 0], S.ALPHA, "alpha (median over layers)"),
-                         (axes[0, 1], S.PRUNABLE, "mean prunable fraction over layers")):
-        ax.scatter(g[x], g[GEN_ERROR], s=18, c=[palette[float(e)] for e in g[S.ETA_B]])
+    palette = _eta_colors(g[schema.ETA_B])
+    for ax, x, label in ((axes[0, 0], schema.ALPHA, "alpha (median over layers)"),
+                         (axes[0, 1], schema.PRUNABLE, "mean prunable fraction over layers")):
+        ax.scatter(g[x], g[GEN_ERROR], s=18, c=[palette[float(e)] for e in g[schema.ETA_B]])
         ax.set_xlabel(label)
         ax.set_ylabel("train acc - test acc")
     fig.suptitle(title + " (colour: eta/b)")
@@ -239,10 +240,10 @@ def slopes_figure(slopes: pd.DataFrame, title: str) -> Figure:
     fig, axes = _figure(1, 1, 6, 3.5)
     ax = axes[0, 0]
     for role in _roles(slopes):
-        r = slopes[slopes[S.ROLE] == role].sort_values(S.ETA_B)
+        r = slopes[slopes[schema.ROLE] == role].sort_values(schema.ETA_B)
         low = (r["slope"] - r["low"]).clip(lower=0).fillna(0)
         high = (r["high"] - r["slope"]).clip(lower=0).fillna(0)
-        ax.errorbar(r[S.ETA_B], r["slope"], yerr=[low, high], marker="o", capsize=3,
+        ax.errorbar(r[schema.ETA_B], r["slope"], yerr=[low, high], marker="o", capsize=3,
                     color=ROLE_COLORS.get(role, "grey"), label=role)
     ax.axhline(0, color="grey", lw=0.8)
     _log_x(ax)
@@ -258,16 +259,16 @@ def trajectory_figure(traj: pd.DataFrame) -> Figure:
     title = "alpha of the current weights during training"
     if traj.empty:
         return empty_figure(title)
-    layers = sorted(int(v) for v in traj[S.LAYER].dropna().unique())
+    layers = sorted(int(v) for v in traj[schema.LAYER].dropna().unique())
     fig, axes = _figure(1, max(len(layers), 1))
-    palette = _eta_colors(traj[S.ETA_B].dropna())
+    palette = _eta_colors(traj[schema.ETA_B].dropna())
     for li, layer in enumerate(layers):
         ax = axes[0, li]
-        for _, line in traj[traj[S.LAYER] == layer].groupby(S.RUN):
-            line = line.sort_values(S.STEP)
-            eta = line[S.ETA_B].iloc[0]
+        for _, line in traj[traj[schema.LAYER] == layer].groupby(schema.RUN):
+            line = line.sort_values(schema.STEP)
+            eta = line[schema.ETA_B].iloc[0]
             color = palette.get(float(eta), "grey") if np.isfinite(eta) else "grey"
-            ax.plot(line[S.STEP], line[S.VALUE], lw=0.8, color=color)
+            ax.plot(line[schema.STEP], line[schema.VALUE], lw=0.8, color=color)
         ax.set_title(f"layer {layer}", fontsize=9)
         ax.set_xlabel("iteration")
         ax.set_ylabel("alpha")
@@ -285,15 +286,17 @@ def outcomes_figure(cells: pd.DataFrame) -> Figure:
     for gi, group in enumerate(groups):
         ax = axes[0, gi]
         g = cells[cells[GROUP_LABEL] == group]
-        etas, widths = sorted(g[S.ETA_B].dropna().unique()), sorted(g[S.WIDTH].dropna().unique())
+        etas, widths = sorted(g[schema.ETA_B].dropna().unique()), sorted(g[schema.WIDTH].dropna().unique())
         usable = np.full((len(widths), len(etas)), np.nan)
         for row in g.to_dict("records"):
-            if row[S.ETA_B] in etas and row[S.WIDTH] in widths:
-                i, j = widths.index(row[S.WIDTH]), etas.index(row[S.ETA_B])
-                total = sum(row[c] for c in ("converged", "capped", "diverged", "failed", S.INCOMPLETE, S.MISSING))
-                usable[i, j] = (row["converged"] + row["capped"]) / total if total else math.nan
-                text = f"{row['converged'] + row['capped']}/{total}"
-                for tag, short in (("diverged", "div"), ("failed", "fail"), (S.MISSING, "miss"), (S.INCOMPLETE, "inc")):
+            if row[schema.ETA_B] in etas and row[schema.WIDTH] in widths:
+                i, j = widths.index(row[schema.WIDTH]), etas.index(row[schema.ETA_B])
+                total = sum(row[c] for c in OUTCOME_COLUMNS)
+                trained = sum(row[c] for c in vocab.TRAINED_OUTCOMES)
+                usable[i, j] = trained / total if total else math.nan
+                text = f"{trained}/{total}"
+                for tag, short in ((vocab.DIVERGED, "div"), (vocab.FAILED, "fail"), (vocab.MISSING, "miss"),
+                                   (vocab.INCOMPLETE, "inc")):
                     if row[tag]:
                         text += f"\n{row[tag]} {short}"
                 ax.text(j, i, text, ha="center", va="center", fontsize=7)

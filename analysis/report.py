@@ -19,17 +19,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis import claims as K
-from analysis import curves as C
-from analysis import grid as G
-from analysis import plots as P
-from analysis import schema as S
+from analysis import claims, curves, grid, plots, schema
 from analysis.data import SweepData
 from analysis.html import FigureEntry, render
-from analysis.load import tailsweep_version
-from analysis.options import AnalysisOptions
+from analysis.options import AnalysisOptions, resolve_options
+from analysis.prepared import Prepared, prepare
 from analysis.reference import StableReference
-from analysis.resolve import resolve_options
+from core.version import tailsweep_version
 
 Progress = Callable[[str], None]
 
@@ -50,78 +46,93 @@ class Planned:
     build: Callable[[], Figure]
 
 
-def _tables(data: SweepData, o: AnalysisOptions, progress: Progress) -> dict[str, pd.DataFrame]:
-    progress("report: aggregating curves and statistics")
-    t: dict[str, pd.DataFrame] = {
-        "outcome_counts": G.outcome_counts(data), "grid_summary": G.grid_summary(data),
-        "grid_cells": G.grid_cells(data),
-        "alpha_vs_eta": C.alpha_vs_eta(data, o), "layer_points": C.layer_points(data, o),
-        "accuracy": C.accuracy_points(data, o), "gap": C.gap_points(data, o),
-        "alpha_trajectories": C.alpha_trajectories(data),
+def _reference(options: AnalysisOptions) -> StableReference:
+    return StableReference(ratios=options.ratios, eps=options.eps, max_draws=options.ref_draws,
+                           min_draws=min(50, options.ref_draws), max_items=options.ref_max_items,
+                           budget=options.ref_budget, seed=options.seed)
+
+
+def _tables(data: SweepData, prepared: Prepared, progress: Progress) -> dict[str, pd.DataFrame]:
+    options = prepared.options
+    tables: dict[str, pd.DataFrame] = {
+        "outcome_counts": grid.outcome_counts(data), "grid_summary": grid.grid_summary(data),
+        "grid_cells": grid.grid_cells(data),
+        "alpha_vs_eta": curves.alpha_vs_eta(data, options), "layer_points": prepared.layers,
+        "accuracy": prepared.accuracy, "gap": prepared.gap,
+        "alpha_trajectories": curves.alpha_trajectories(data),
     }
-    errors = C.error_points(data, o)
-    reference = StableReference(ratios=o.ratios, eps=o.eps, max_draws=o.ref_draws, min_draws=min(50, o.ref_draws),
-                                max_items=o.ref_max_items, budget=o.ref_budget, seed=o.seed)
-    error_curve = C.width_curves(errors, S.ERROR, (C.KAPPA,))
-    prunable_curve = C.width_curves(t["layer_points"], S.PRUNABLE)
-    n_ref = int((error_curve[S.METHOD] == "magnitude").sum() + (prunable_curve[S.METHOD] == "magnitude").sum())
+    error_curve = curves.width_curves(prepared.errors, schema.ERROR, (curves.KAPPA,))
+    prunable_curve = curves.width_curves(prepared.layers, schema.PRUNABLE)
+    n_ref = int((error_curve[schema.METHOD] == "magnitude").sum()
+                + (prunable_curve[schema.METHOD] == "magnitude").sum())
     progress(f"report: i.i.d. SaS reference for {n_ref} curve points (cached by alpha and layer size)")
-    t["error_vs_width"] = C.with_reference(error_curve, reference, "error")
-    t["prunable_vs_width"] = C.with_reference(prunable_curve, reference, "prunable")
+    reference = _reference(options)
+    tables["error_vs_width"] = curves.with_reference(error_curve, reference, "error")
+    tables["prunable_vs_width"] = curves.with_reference(prunable_curve, reference, "prunable")
     progress("report: slopes, correlations and claims (trial bootstrap)")
-    t["error_slopes"] = C.error_slopes(errors, o)
-    t["correlations"] = K.correlations_table(data, o)
-    t["claims"] = K.claims_table(data, o)
-    return t
+    tables["error_slopes"] = curves.error_slopes(prepared.errors, options)
+    tables["correlations"] = claims.correlations_table(prepared)
+    tables["claims"] = claims.claims_table(prepared)
+    return tables
 
 
-def _plan(t: dict[str, pd.DataFrame], o: AnalysisOptions) -> list[Planned]:
-    plan = [
-        Planned("outcomes", "Trial outcomes over the grid", "Usable (converged or capped) trials out of the "
-                "expected per (eta/b, width) cell; diverged, failed, missing and incomplete ones are marked.",
-                lambda: P.outcomes_figure(t["grid_cells"])),
-        Planned("alpha_vs_eta", "Tail index vs eta/b", f"alpha ({o.variant}, {o.wset} weights) as median over "
-                "layers and per layer role; mean and sd over seeds, one colour per width; solid: capped at 2 "
-                "(the reference), dashed: uncapped.", lambda: P.alpha_vs_eta_figure(t["alpha_vs_eta"])),
-    ]
-    e_all, p_all = t["error_vs_width"], t["prunable_vs_width"]
-    for group in sorted(set(e_all[C.GROUP_LABEL]) | set(p_all[C.GROUP_LABEL])):
-        for method in sorted(set(e_all[S.METHOD]) | set(p_all[S.METHOD])):
-            e = e_all[(e_all[C.GROUP_LABEL] == group) & (e_all[S.METHOD] == method)]
-            p = p_all[(p_all[C.GROUP_LABEL] == group) & (p_all[S.METHOD] == method)]
+def _width_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> list[Planned]:
+    """Per family: one width figure per pruning method, then the error-slope figure."""
+    plan = []
+    error_all, prunable_all = tables["error_vs_width"], tables["prunable_vs_width"]
+    for group in sorted(set(error_all[curves.GROUP_LABEL]) | set(prunable_all[curves.GROUP_LABEL])):
+        for method in sorted(set(error_all[schema.METHOD]) | set(prunable_all[schema.METHOD])):
+            errors = error_all[(error_all[curves.GROUP_LABEL] == group) & (error_all[schema.METHOD] == method)]
+            prunable = prunable_all[(prunable_all[curves.GROUP_LABEL] == group)
+                                    & (prunable_all[schema.METHOD] == method)]
             ref = (" Dashed line and band: the i.i.d. SaS reference with each point's layer size and mean alpha "
                    "(points marked ref_extrapolated in the tables were simulated at a capped size and scaled by "
                    "d^(1/2-1/alpha))." if method == "magnitude" else
                    " No i.i.d. reference: the items of this method are not i.i.d. entries.")
             plan.append(Planned(
                 f"width_{method}_{slug(group)}", f"{method} pruning vs width: {group}",
-                f"Relative l2 error at each kept fraction kappa and prunable fraction at eps = {o.eps:g}, one curve "
-                f"per eta/b, layers of one role averaged inside each trial, mean +- sd over seeds.{ref}",
-                lambda e=e, p=p, g=group, m=method: P.width_figure(e, p, o.eps, f"{m} pruning vs width: {g}")))
-        s = t["error_slopes"]
-        s = s[(s[C.GROUP_LABEL] == group) & (s[S.METHOD] == o.method) & np.isclose(s[C.KAPPA], min(o.kappas))]
-        plan.append(Planned(f"error_slopes_{slug(group)}", f"Slope of {o.method} error vs ln(width): {group}",
-                            f"At kept fraction {min(o.kappas):g}, per eta/b and layer role, with "
-                            f"{round(o.level * 100)}% "
+                f"Relative l2 error at each kept fraction kappa and prunable fraction at eps = {options.eps:g}, "
+                f"one curve per eta/b, layers of one role averaged inside each trial, mean +- sd over seeds.{ref}",
+                lambda errors=errors, prunable=prunable, group=group, method=method: plots.width_figure(
+                    errors, prunable, options.eps, f"{method} pruning vs width: {group}")))
+        slopes = tables["error_slopes"]
+        slopes = slopes[(slopes[curves.GROUP_LABEL] == group) & (slopes[schema.METHOD] == options.method)
+                        & np.isclose(slopes[curves.KAPPA], min(options.kappas))]
+        plan.append(Planned(f"error_slopes_{slug(group)}", f"Slope of {options.method} error vs ln(width): {group}",
+                            f"At kept fraction {min(options.kappas):g}, per eta/b and layer role, with "
+                            f"{round(options.level * 100)}% "
                             "trial-bootstrap CIs. Negative: pruning gets cheaper as the network grows.",
-                            lambda s=s, g=group: P.slopes_figure(s, f"d error / d ln(width): {g}")))
-    plan += [
+                            lambda slopes=slopes, group=group: plots.slopes_figure(
+                                slopes, f"d error / d ln(width): {group}")))
+    return plan
+
+
+def _plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> list[Planned]:
+    return [
+        Planned("outcomes", "Trial outcomes over the grid", "Usable (converged or capped) trials out of the "
+                "expected per (eta/b, width) cell; diverged, failed, missing and incomplete ones are marked.",
+                lambda: plots.outcomes_figure(tables["grid_cells"])),
+        Planned("alpha_vs_eta", "Tail index vs eta/b", f"alpha ({options.variant}, {options.wset} weights) as "
+                "median over layers and per layer role; mean and sd over seeds, one colour per width; solid: "
+                "capped at 2 (the reference), dashed: uncapped.",
+                lambda: plots.alpha_vs_eta_figure(tables["alpha_vs_eta"])),
+        *_width_plan(tables, options),
         Planned("pruned_accuracy", "Pruned test accuracy vs pruning ratio",
                 "One line per trial, coloured by its alpha (median over layers).",
-                lambda: P.accuracy_figure(t["accuracy"])),
+                lambda: plots.accuracy_figure(tables["accuracy"])),
         Planned("singular_two_ways", "Singular-value pruning by fraction removed and by parameter ratio",
                 "A rank-k layer costs k(m+n) parameters, so the remaining-parameter ratio exceeds 1 for a square "
-                "layer below about half the singular values removed.", lambda: P.singular_figure(t["accuracy"])),
+                "layer below about half the singular values removed.",
+                lambda: plots.singular_figure(tables["accuracy"])),
         Planned("layer_alpha_vs_prunable", "Per layer: alpha vs prunable fraction",
-                f"Each point a layer of a usable trial; prunable fraction at eps = {o.eps:g}.",
-                lambda: P.layer_alpha_prunable_figure(t["layer_points"], o.eps)),
+                f"Each point a layer of a usable trial; prunable fraction at eps = {options.eps:g}.",
+                lambda: plots.layer_alpha_prunable_figure(tables["layer_points"], options.eps)),
         Planned("generalization", "Generalization error vs alpha and vs compressibility",
-                "Per trial: train accuracy minus test accuracy.", lambda: P.gap_figure(t["gap"])),
+                "Per trial: train accuracy minus test accuracy.", lambda: plots.gap_figure(tables["gap"])),
         Planned("alpha_trajectories", "Tail index during training",
                 "alpha of the current weights at each logged step, every trial (diverged ones included).",
-                lambda: P.trajectory_figure(t["alpha_trajectories"])),
+                lambda: plots.trajectory_figure(tables["alpha_trajectories"])),
     ]
-    return plan
 
 
 def _save(fig: Figure, out: Path, name: str) -> tuple[str, str, str]:
@@ -141,27 +152,29 @@ def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions 
     out = Path(out_dir).expanduser().resolve()
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
-    o = resolve_options(data, options or AnalysisOptions())
+    resolved = resolve_options(data, options or AnalysisOptions())
     say(f"report: sweep {data.name!r}, {len(data.trials)} runs ({len(data.usable_trials())} usable), "
-        f"weights {o.wset}, alpha {o.variant}, pruning centre {o.center}")
-    t = _tables(data, o, say)
+        f"weights {resolved.wset}, alpha {resolved.variant}, pruning centre {resolved.center}")
+    say("report: aggregating curves and statistics")
+    prepared = prepare(data, resolved)
+    tables = _tables(data, prepared, say)
     table_paths = []
-    for name, frame in {"trials": data.trials, **t}.items():
+    for name, frame in {"trials": data.trials, **tables}.items():
         path = out / "tables" / f"{name}.csv"
         frame.to_csv(path, index=False)
         table_paths.append(path.relative_to(out).as_posix())
-    plan = _plan(t, o)
+    plan = _plan(tables, resolved)
     entries = []
-    for i, item in enumerate(plan, 1):
-        say(f"report: figure {i}/{len(plan)} {item.name}")
-        png, svg, b64 = _save(item.build(), out, item.name)
-        entries.append(FigureEntry(item.name, item.title, item.caption, png, svg, b64))
+    for number, item in enumerate(plan, 1):
+        say(f"report: figure {number}/{len(plan)} {item.name}")
+        png, svg, encoded = _save(item.build(), out, item.name)
+        entries.append(FigureEntry(item.name, item.title, item.caption, png, svg, encoded))
     html = render(
         name=data.name, source=str(data.meta.get("source", "")),
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        version=tailsweep_version(), options=repr(o), level=o.level, min_trials=o.min_trials,
-        grid_summary=t["grid_summary"], outcome_counts=t["outcome_counts"], claims=t["claims"],
-        figures=entries, correlations=t["correlations"], slopes=t["error_slopes"], tables=table_paths)
+        version=tailsweep_version(), options=repr(resolved), level=resolved.level, min_trials=resolved.min_trials,
+        grid_summary=tables["grid_summary"], outcome_counts=tables["outcome_counts"], claims=tables["claims"],
+        figures=entries, correlations=tables["correlations"], slopes=tables["error_slopes"], tables=table_paths)
     page = out / "index.html"
     page.write_text(html, encoding="utf-8")
     say(f"report: wrote {page}")

@@ -1,7 +1,8 @@
-"""Column and table names shared by the loaders, the bundle, curves and plots.
+"""Column names shared by the loaders, the tables, the bundle, curves, claims, grid and plots.
 
-Metric columns of the trials table keep their ``core.keys`` names (built with its functions); the
-names here are the extra columns analysis itself adds.
+One module because eight others read it: a column renamed here is renamed everywhere. Metric columns
+of the trials table keep their ``core.keys`` names (built with its functions); the names here are the
+extra columns analysis itself adds. Word lists (outcomes, methods, roles, ...) live in ``core.vocab``.
 """
 from __future__ import annotations
 
@@ -21,9 +22,7 @@ DEPTH = "model.depth"
 ARCH = "model.arch"
 DATASET = "data.dataset"
 
-GROUP = (ARCH, DATASET)                         # one family of curves / claims
 GRID_AXES = (ETA_B, BATCH, WIDTH, SEED)         # axes whose product is the grid inside a group
-GROUP_KEYS = (ARCH, DATASET, DEPTH)             # a trial's model family (depth None for vgg)
 
 # Long-table columns.
 WSET, LAYER, ROLE, LAYER_NAME, SHAPE, N_ENTRIES = "wset", "layer", "role", "layer_name", "shape", "n_entries"
@@ -32,10 +31,3 @@ METHOD, CENTER, EPS, RATIO = "method", "center", "eps", "ratio"
 PRUNABLE, ERROR = "prunable", "error"
 PRUNED_ACC, PRUNED_LOSS, REMAINING, SV_REMOVED = "pruned_acc", "pruned_loss", "remaining", "sv_removed"
 KEY, STEP, VALUE, SERIES = "key", "step", "value", "series"
-
-# Outcomes beyond core.keys.OUTCOMES that a report counts.
-INCOMPLETE = "incomplete"   # a run with no outcome tag (still running, or killed before tagging)
-MISSING = "missing"         # a cell of the observed grid with no run at all
-USABLE_OUTCOMES = ("converged", "capped")   # trials whose final metrics enter the statistics
-
-TABLES = ("trials", "layers", "alphas", "prunable", "errors", "ratios", "steps")

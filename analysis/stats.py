@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-CORRELATIONS = ("spearman", "kendall")
+from core import vocab
+
 KENDALL_DENSE_MAX = 1500
 
 
@@ -109,8 +110,7 @@ def weighted_mean(v: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
 
 def rank_correlation(x: np.ndarray, y: np.ndarray, method: str = "spearman") -> float:
     """Spearman rho or Kendall tau-b of two samples; NaN when fewer than 3 points or a side is constant."""
-    if method not in CORRELATIONS:
-        raise ValueError(f"method: unknown correlation {method!r} (allowed: {', '.join(CORRELATIONS)})")
+    vocab.check_choice("method", method, vocab.CORRELATIONS)
     if len(x) < 3:
         return math.nan
     return float((spearman if method == "spearman" else kendall)(x, y)[0])
@@ -154,8 +154,7 @@ def _finite(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 def correlation_estimate(frame: pd.DataFrame, x: str, y: str, method: str = "spearman", *, cluster: str,
                          n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> Estimate:
     """Rank correlation of columns x and y (rows with a non-finite value dropped), trial-resampled CI."""
-    if method not in CORRELATIONS:
-        raise ValueError(f"method: unknown correlation {method!r} (allowed: {', '.join(CORRELATIONS)})")
+    vocab.check_choice("method", method, vocab.CORRELATIONS)
     clean = _finite(frame, [x, y])
     xs, ys = clean[x].to_numpy(float), clean[y].to_numpy(float)
     fn = spearman if method == "spearman" else kendall

@@ -15,20 +15,36 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 import pandas as pd
 
-from analysis import schema as S
+from analysis import schema
 from analysis.data import REQUIRED_COLUMNS, SweepData
-from analysis.records import RunRecord
-from core import keys
+from core import keys, vocab
+from core.keys import is_step_key
 
 
-def is_step_key(key: str) -> bool:
-    """Keys logged with a history (step = iteration), per the scheme in core.keys."""
-    parsed = keys.parse_key(key)
-    return parsed is not None and (parsed.family == "step" or (parsed.family == "alpha" and parsed.wset == "current"))
+@dataclass(frozen=True)
+class RunRecord:
+    """One trial as read from a tracking store, before it is split into tables: identity, tags, typed
+    params, final metrics and step-metric histories.
+
+    ``metrics`` maps a final-metric key to its value; ``history`` maps a step-metric key to
+    ((step, value), ...) in step order.
+    """
+
+    run_id: str
+    run_name: str
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.run_id, str) or not self.run_id:
+            raise ValueError(f"run_id: must be a non-empty string, got {self.run_id!r}")
 
 
 def _layer_rows(run: RunRecord) -> list[dict[str, Any]]:
@@ -42,9 +58,9 @@ def _layer_rows(run: RunRecord) -> list[dict[str, Any]]:
     rows = []
     for item in layers:
         shape = [int(s) for s in item.get("shape", [])]
-        rows.append({S.RUN: run.run_id, S.LAYER: int(item["index"]), S.LAYER_NAME: str(item.get("name", "")),
-                     S.ROLE: str(item.get("role", "")), S.SHAPE: json.dumps(shape),
-                     S.N_ENTRIES: math.prod(shape) if shape else 0})
+        rows.append({schema.RUN: run.run_id, schema.LAYER: int(item["index"]), schema.LAYER_NAME: str(item.get("name", "")),
+                     schema.ROLE: str(item.get("role", "")), schema.SHAPE: json.dumps(shape),
+                     schema.N_ENTRIES: math.prod(shape) if shape else 0})
     return rows
 
 
@@ -68,7 +84,7 @@ class _Splitter:
 
     def _layer(self, index: int) -> dict[str, Any]:
         info = self.info.get(index, {})
-        return {S.RUN: self.run.run_id, S.LAYER: index, S.ROLE: info.get(S.ROLE), S.N_ENTRIES: info.get(S.N_ENTRIES)}
+        return {schema.RUN: self.run.run_id, schema.LAYER: index, schema.ROLE: info.get(schema.ROLE), schema.N_ENTRIES: info.get(schema.N_ENTRIES)}
 
     def add(self, key: str, value: float) -> None:
         p = keys.parse_key(key)
@@ -76,15 +92,15 @@ class _Splitter:
             self.scalars[key] = value
         elif p.family == "alpha" and p.layer is not None:
             slot = self.alphas.setdefault((p.wset, p.layer, p.variant), {})
-            slot[S.ALPHA_RAW if p.raw else S.ALPHA] = value
+            slot[schema.ALPHA_RAW if p.raw else schema.ALPHA] = value
         elif p.family == "prunable" and p.layer is not None:
-            self.prunable.append({**self._layer(p.layer), S.WSET: p.wset, S.METHOD: p.method,
-                                  S.CENTER: p.center, S.EPS: p.eps, S.PRUNABLE: value})
+            self.prunable.append({**self._layer(p.layer), schema.WSET: p.wset, schema.METHOD: p.method,
+                                  schema.CENTER: p.center, schema.EPS: p.eps, schema.PRUNABLE: value})
         elif p.family == "error" and p.layer is not None:
-            self.errors.append({**self._layer(p.layer), S.WSET: p.wset, S.METHOD: p.method,
-                                S.CENTER: p.center, S.RATIO: p.ratio, S.ERROR: value})
+            self.errors.append({**self._layer(p.layer), schema.WSET: p.wset, schema.METHOD: p.method,
+                                schema.CENTER: p.center, schema.RATIO: p.ratio, schema.ERROR: value})
         elif p.family == "pruned":
-            column = S.PRUNED_ACC if p.what == "acc" else S.PRUNED_LOSS
+            column = schema.PRUNED_ACC if p.what == "acc" else schema.PRUNED_LOSS
             self.ratios.setdefault((p.wset, p.method, p.ratio), {})[column] = value
         elif p.family == "remaining":
             self.remaining[(p.method, p.ratio)] = value
@@ -94,24 +110,24 @@ class _Splitter:
             self.scalars[key] = value
 
     def alpha_rows(self) -> list[dict[str, Any]]:
-        return [{**self._layer(layer), S.WSET: wset, S.VARIANT: variant,
-                 S.ALPHA: v.get(S.ALPHA, math.nan), S.ALPHA_RAW: v.get(S.ALPHA_RAW, math.nan)}
+        return [{**self._layer(layer), schema.WSET: wset, schema.VARIANT: variant,
+                 schema.ALPHA: v.get(schema.ALPHA, math.nan), schema.ALPHA_RAW: v.get(schema.ALPHA_RAW, math.nan)}
                 for (wset, layer, variant), v in sorted(self.alphas.items())]
 
     def ratio_rows(self) -> list[dict[str, Any]]:
         rows = []
         for (wset, method, ratio), v in sorted(self.ratios.items()):
-            rows.append({S.RUN: self.run.run_id, S.WSET: wset, S.METHOD: method, S.RATIO: ratio,
-                         S.PRUNED_ACC: v.get(S.PRUNED_ACC, math.nan), S.PRUNED_LOSS: v.get(S.PRUNED_LOSS, math.nan),
-                         S.REMAINING: self.remaining.get((method, ratio), math.nan),
-                         S.SV_REMOVED: self.sv_removed.get(ratio, math.nan) if method == "singular" else math.nan})
+            rows.append({schema.RUN: self.run.run_id, schema.WSET: wset, schema.METHOD: method, schema.RATIO: ratio,
+                         schema.PRUNED_ACC: v.get(schema.PRUNED_ACC, math.nan), schema.PRUNED_LOSS: v.get(schema.PRUNED_LOSS, math.nan),
+                         schema.REMAINING: self.remaining.get((method, ratio), math.nan),
+                         schema.SV_REMOVED: self.sv_removed.get(ratio, math.nan) if method == "singular" else math.nan})
         return rows
 
 
 def _trial_row(run: RunRecord, scalars: dict[str, float]) -> dict[str, Any]:
     row: dict[str, Any] = {
-        S.RUN: run.run_id, S.RUN_NAME: run.run_name, S.SPEC_HASH: run.tags.get(keys.TAG_SPEC_HASH, ""),
-        S.OUTCOME: run.tags.get(keys.TAG_OUTCOME) or S.INCOMPLETE, S.VERSION: run.tags.get(keys.TAG_VERSION, ""),
+        schema.RUN: run.run_id, schema.RUN_NAME: run.run_name, schema.SPEC_HASH: run.tags.get(keys.TAG_SPEC_HASH, ""),
+        schema.OUTCOME: run.tags.get(keys.TAG_OUTCOME) or vocab.INCOMPLETE, schema.VERSION: run.tags.get(keys.TAG_VERSION, ""),
     }
     row.update(run.params)
     row.update(scalars)
@@ -125,7 +141,7 @@ def build_tables(name: str, runs: list[RunRecord], meta: dict[str, Any] | None =
     for run in runs:
         layer_rows = _layer_rows(run)
         layers += layer_rows
-        splitter = _Splitter(run, {row[S.LAYER]: row for row in layer_rows})
+        splitter = _Splitter(run, {row[schema.LAYER]: row for row in layer_rows})
         for key, value in sorted(run.metrics.items()):
             if not is_step_key(key):
                 splitter.add(key, value)
@@ -137,10 +153,10 @@ def build_tables(name: str, runs: list[RunRecord], meta: dict[str, Any] | None =
         for key, points in sorted(run.history.items()):
             parsed = keys.parse_key(key)
             layer = parsed.layer if parsed is not None else None
-            steps += [{S.RUN: run.run_id, S.KEY: key, S.STEP: int(s), S.VALUE: float(v), S.LAYER: layer}
+            steps += [{schema.RUN: run.run_id, schema.KEY: key, schema.STEP: int(s), schema.VALUE: float(v), schema.LAYER: layer}
                       for s, v in points]
     steps_frame = _frame(steps, "steps")
-    steps_frame[S.LAYER] = steps_frame[S.LAYER].astype("Int64")
+    steps_frame[schema.LAYER] = steps_frame[schema.LAYER].astype("Int64")
     return SweepData(
         name=name, trials=_trials_frame(trials), layers=_frame(layers, "layers"),
         alphas=_typed(_frame(alphas, "alphas")), prunable=_typed(_frame(prunable, "prunable")),
@@ -151,8 +167,8 @@ def build_tables(name: str, runs: list[RunRecord], meta: dict[str, Any] | None =
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     # Layers without a layers tag have no role / size: keep them, with a nullable size.
-    frame[S.N_ENTRIES] = frame[S.N_ENTRIES].astype("Int64")
-    frame[S.LAYER] = frame[S.LAYER].astype("int64")
+    frame[schema.N_ENTRIES] = frame[schema.N_ENTRIES].astype("Int64")
+    frame[schema.LAYER] = frame[schema.LAYER].astype("int64")
     return frame
 
 

@@ -57,6 +57,13 @@ FIT_GOOD = "good"
 FIT_UNDERFIT = "underfit"
 FITS = (FIT_GOOD, FIT_UNDERFIT)
 
+# ---------------------------------------------------------------- analysis words
+HOLDS = "holds"                      # a claim's CI excludes 0 on the predicted side
+CONTRADICTED = "contradicted"        # ... on the other side
+INCONCLUSIVE = "inconclusive"        # neither, an undefined CI, or too few trials
+VERDICTS = (HOLDS, CONTRADICTED, INCONCLUSIVE)
+CORRELATIONS = ("spearman", "kendall")
+
 # ---------------------------------------------------------------- placement (not identity)
 DEVICES = ("auto", "cpu", "cuda")    # plus 'cuda:N'
 

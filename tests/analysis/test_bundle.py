@@ -3,17 +3,17 @@ import json
 import pandas as pd
 import pytest
 
-from analysis import schema as S
 from analysis.bundle import MANIFEST, load_bundle, write_bundle
+from analysis.data import TABLES
 from analysis.errors import AnalysisInputError
-from analysis.load import tailsweep_version
+from core.version import tailsweep_version
 
 
 def test_round_trip_gives_equal_tables(known_data, tmp_path):
     write_bundle(known_data, tmp_path / "b", sweep_file="name: known\n")
     back = load_bundle(tmp_path / "b")
     assert back.name == known_data.name
-    for name in S.TABLES:
+    for name in TABLES:
         pd.testing.assert_frame_equal(back.table(name), known_data.table(name))
     manifest = json.loads((tmp_path / "b" / MANIFEST).read_text())
     assert manifest["sweep_file"] == "name: known\n" and back.meta["sweep_file"] == "name: known\n"

@@ -4,13 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import curves as C
-from analysis import grid as G
-from analysis import schema as S
+from analysis import curves, grid, schema
 from analysis.claims import claims_table, correlations_table
-from analysis.options import AnalysisOptions
+from analysis.data import TABLES
+from analysis.options import AnalysisOptions, resolve_options
+from analysis.prepared import prepare
 from analysis.reference import StableReference
-from analysis.resolve import resolve_options
 from tests.analysis import store
 
 FCN = "fcn depth 3 / mnist5k"
@@ -32,44 +31,44 @@ def test_options_resolve_to_avg_weights_and_median_centre(known_data, opts):
 
 
 def test_alpha_vs_eta_is_the_known_function_with_zero_spread(known_data, opts):
-    curve = C.alpha_vs_eta(known_data, opts)
-    fcn = curve[(curve[C.GROUP_LABEL] == FCN) & ~curve["raw"]]
+    curve = curves.alpha_vs_eta(known_data, opts)
+    fcn = curve[(curve[curves.GROUP_LABEL] == FCN) & ~curve["raw"]]
     for role in ("first", "hidden", "last"):
         rows = fcn[fcn["series"] == f"role_{role}"]
-        np.testing.assert_allclose(rows["mean"], [store.alpha_of(role, e) for e in rows[S.ETA_B]])
+        np.testing.assert_allclose(rows["mean"], [store.alpha_of(role, e) for e in rows[schema.ETA_B]])
     two_seeds = fcn[fcn["n"] == 2]
     assert len(two_seeds) and (two_seeds["std"] == 0).all()
     # The diverged trial is not averaged in: eta/b 1.2e-2 at width 64 has one seed left.
-    cell = fcn[(fcn[S.ETA_B] == 1.2e-2) & (fcn[S.WIDTH] == 64)]
+    cell = fcn[(fcn[schema.ETA_B] == 1.2e-2) & (fcn[schema.WIDTH] == 64)]
     assert set(cell["n"]) == {1}
-    final = C.alpha_vs_eta(known_data, resolve_options(known_data, AnalysisOptions(wset="final")))
-    med = lambda c: c[(c["series"] == "median") & ~c["raw"] & (c[C.GROUP_LABEL] == FCN)]["mean"].to_numpy()
+    final = curves.alpha_vs_eta(known_data, resolve_options(known_data, AnalysisOptions(wset="final")))
+    med = lambda c: c[(c["series"] == "median") & ~c["raw"] & (c[curves.GROUP_LABEL] == FCN)]["mean"].to_numpy()
     np.testing.assert_allclose(med(final) - med(curve), store.FINAL_OFFSET)
 
 
 def test_error_slopes_per_eta_b_equal_the_constructed_slope(known_data, opts):
-    slopes = C.error_slopes(C.error_points(known_data, opts), opts)
-    fcn = slopes[(slopes[C.GROUP_LABEL] == FCN) & (slopes[S.METHOD] == "magnitude")]
+    slopes = curves.error_slopes(curves.error_points(known_data, opts), opts)
+    fcn = slopes[(slopes[curves.GROUP_LABEL] == FCN) & (slopes[schema.METHOD] == "magnitude")]
     assert len(fcn) == 4 * 3 * 2
-    expected = [store.slope_of(store.alpha_of(r, e)) for r, e in zip(fcn[S.ROLE], fcn[S.ETA_B])]
+    expected = [store.slope_of(store.alpha_of(r, e)) for r, e in zip(fcn[schema.ROLE], fcn[schema.ETA_B])]
     np.testing.assert_allclose(fcn["slope"], expected, atol=1e-12)
     assert ((fcn["low"] <= fcn["slope"] + 1e-12) & (fcn["slope"] <= fcn["high"] + 1e-12)).all()
     assert set(fcn["n_widths"]) == {3}
-    assert slopes[slopes[C.GROUP_LABEL] == VGG]["slope"].isna().all()      # one width: no slope
+    assert slopes[slopes[curves.GROUP_LABEL] == VGG]["slope"].isna().all()      # one width: no slope
 
 
 def test_width_curves_average_seeds_and_carry_the_reference(known_data, opts):
-    points = C.error_points(known_data, opts)
-    curve = C.width_curves(points, S.ERROR, (C.KAPPA,))
-    row = curve[(curve[C.GROUP_LABEL] == FCN) & (curve[S.METHOD] == "magnitude") & (curve[S.ROLE] == "last")
-                & (curve[S.ETA_B] == 8e-3) & (curve[S.WIDTH] == 1024) & np.isclose(curve[C.KAPPA], 0.1)].iloc[0]
+    points = curves.error_points(known_data, opts)
+    curve = curves.width_curves(points, schema.ERROR, (curves.KAPPA,))
+    row = curve[(curve[curves.GROUP_LABEL] == FCN) & (curve[schema.METHOD] == "magnitude") & (curve[schema.ROLE] == "last")
+                & (curve[schema.ETA_B] == 8e-3) & (curve[schema.WIDTH] == 1024) & np.isclose(curve[curves.KAPPA], 0.1)].iloc[0]
     alpha = store.alpha_of("last", 8e-3)
     assert row["mean"] == pytest.approx(store.error_of(alpha, 0.9, 1024)) and row["n"] == 2
     assert row["n_entries"] == 10 * 1024 and row["alpha"] == pytest.approx(alpha)
     ref = StableReference(ratios=opts.ratios, eps=opts.eps, max_draws=60, min_draws=30, budget=200_000)
-    with_ref = C.with_reference(curve, ref, "error")
-    mag = with_ref[with_ref[S.METHOD] == "magnitude"]
-    assert mag["ref_median"].notna().all() and with_ref[with_ref[S.METHOD] != "magnitude"]["ref_median"].isna().all()
+    with_ref = curves.with_reference(curve, ref, "error")
+    mag = with_ref[with_ref[schema.METHOD] == "magnitude"]
+    assert mag["ref_median"].notna().all() and with_ref[with_ref[schema.METHOD] != "magnitude"]["ref_median"].isna().all()
     assert ((mag["ref_q05"] <= mag["ref_median"]) & (mag["ref_median"] <= mag["ref_q95"])).all()
     point = ref.point(alpha, 10 * 1024)
     got = with_ref.loc[row.name]
@@ -77,7 +76,7 @@ def test_width_curves_average_seeds_and_carry_the_reference(known_data, opts):
 
 
 def test_claims_verdicts_follow_the_fixed_rule(known_data, opts):
-    table = claims_table(known_data, opts).set_index(["claim", C.GROUP_LABEL])
+    table = claims_table(prepare(known_data, opts)).set_index(["claim", curves.GROUP_LABEL])
     fcn = table.xs(FCN, level=1)
     assert fcn.loc["alpha_falls_with_eta_b", "value"] == pytest.approx(-1.0)
     assert fcn.loc["alpha_falls_with_eta_b", "n_trials"] == 22
@@ -109,40 +108,40 @@ def test_claims_verdicts_follow_the_fixed_rule(known_data, opts):
 
 
 def test_correlations_table_reports_spearman_and_kendall(known_data, opts):
-    corr = correlations_table(known_data, opts)
-    row = corr[(corr[C.GROUP_LABEL] == FCN) & (corr["x"] == S.ETA_B) & (corr["y"] == S.ALPHA)].iloc[0]
+    corr = correlations_table(prepare(known_data, opts))
+    row = corr[(corr[curves.GROUP_LABEL] == FCN) & (corr["x"] == schema.ETA_B) & (corr["y"] == schema.ALPHA)].iloc[0]
     assert row["spearman"] == pytest.approx(-1.0) and row["kendall"] == pytest.approx(-1.0)
     assert row["spearman_low"] == pytest.approx(-1.0) and row["n_trials"] == 22
-    layer = corr[(corr[C.GROUP_LABEL] == FCN) & (corr["unit"] == "layers") & (corr["method"] == "node")].iloc[0]
+    layer = corr[(corr[curves.GROUP_LABEL] == FCN) & (corr["unit"] == "layers") & (corr["method"] == "node")].iloc[0]
     assert layer["n_points"] == 66 and layer["kendall"] == pytest.approx(-1.0)
 
 
 def test_outcome_counts_show_missing_and_diverged(known_data):
-    counts = G.outcome_counts(known_data).set_index(C.GROUP_LABEL)
+    counts = grid.outcome_counts(known_data).set_index(curves.GROUP_LABEL)
     outcomes = ["converged", "capped", "diverged", "failed", "incomplete", "missing"]
     assert counts.loc[FCN, outcomes].tolist() == [16, 6, 1, 0, 0, 1]
     assert counts.loc[VGG, "missing"] == 0 and counts.loc["all", "runs"] == 26 and counts.loc["all", "cells"] == 27
-    cells = G.grid_cells(known_data)
-    cell = cells[(cells[C.GROUP_LABEL] == FCN) & (cells[S.ETA_B] == store.MISSING[0])
-                 & (cells[S.WIDTH] == store.MISSING[1])]
+    cells = grid.grid_cells(known_data)
+    cell = cells[(cells[curves.GROUP_LABEL] == FCN) & (cells[schema.ETA_B] == store.MISSING[0])
+                 & (cells[schema.WIDTH] == store.MISSING[1])]
     assert cell[["converged", "missing"]].values.tolist() == [[1, 1]]
-    summary = G.grid_summary(known_data).set_index(C.GROUP_LABEL)
-    assert summary.loc[FCN, S.WIDTH] == "64, 256, 1024" and summary.loc[FCN, "runs"] == 23
+    summary = grid.grid_summary(known_data).set_index(curves.GROUP_LABEL)
+    assert summary.loc[FCN, schema.WIDTH] == "64, 256, 1024" and summary.loc[FCN, "runs"] == 23
 
 
 def test_accuracy_and_gap_points(known_data, opts):
-    acc = C.accuracy_points(known_data, opts)
-    row = acc[(acc[S.METHOD] == "magnitude") & (acc[S.RATIO] == 0.9) & (acc[S.ETA_B] == 4e-3)].iloc[0]
+    acc = curves.accuracy_points(known_data, opts)
+    row = acc[(acc[schema.METHOD] == "magnitude") & (acc[schema.RATIO] == 0.9) & (acc[schema.ETA_B] == 4e-3)].iloc[0]
     a_med = store.alpha_of("first", 4e-3)
-    assert row[S.PRUNED_ACC] == pytest.approx(store.pruned_acc(a_med, 4e-3, 0.9))
-    assert row[S.ALPHA] == pytest.approx(a_med)
-    assert row[C.REL_ACC] == pytest.approx(1 - 0.81 * (a_med - 1.5))
-    gap = C.gap_points(known_data, opts).set_index(S.RUN)
+    assert row[schema.PRUNED_ACC] == pytest.approx(store.pruned_acc(a_med, 4e-3, 0.9))
+    assert row[schema.ALPHA] == pytest.approx(a_med)
+    assert row[curves.REL_ACC] == pytest.approx(1 - 0.81 * (a_med - 1.5))
+    gap = curves.gap_points(known_data, opts).set_index(schema.RUN)
     assert len(gap) == 25
-    g = gap[gap[S.ETA_B] == 8e-3].iloc[0]
-    assert g[C.GEN_ERROR] == pytest.approx(1 - store.dense_acc(8e-3))
+    g = gap[gap[schema.ETA_B] == 8e-3].iloc[0]
+    assert g[curves.GEN_ERROR] == pytest.approx(1 - store.dense_acc(8e-3))
     want = np.mean([store.prunable_of(store.alpha_of(r, 8e-3)) for r in ("first", "hidden", "last")])
-    assert g[S.PRUNABLE] == pytest.approx(want)
+    assert g[schema.PRUNABLE] == pytest.approx(want)
 
 
 def test_trial_alpha_falls_back_to_the_layer_table(known_data, opts):
@@ -151,11 +150,11 @@ def test_trial_alpha_falls_back_to_the_layer_table(known_data, opts):
     from core import keys
 
     key = keys.alpha_key("avg", "multi", "role_last")
-    logged = C.trial_alpha(known_data, opts, "role_last")
-    frames = {n: known_data.table(n) for n in S.TABLES}
+    logged = curves.trial_alpha(known_data, opts, "role_last")
+    frames = {n: known_data.table(n) for n in TABLES}
     frames["trials"] = frames["trials"].drop(columns=[key])
     stripped = SweepData(name="x", **frames)
-    computed = C.trial_alpha(stripped, opts, "role_last")
+    computed = curves.trial_alpha(stripped, opts, "role_last")
     pd.testing.assert_series_equal(computed.sort_index(), logged.dropna().sort_index(), check_names=False)
 
 
@@ -165,9 +164,9 @@ def test_sweep_file_grid_fixes_the_expected_total(known_data):
 
     text = "name: known\ngrid:\n  eta_over_b: [1.0e-3, 4.0e-3, 8.0e-3, 1.2e-2, 1.6e-2]\n  width: [64, 256, 1024]\n" \
            "  seed: [0, 1]\n  arch: [fcn, vgg11]\n"
-    frames = {n: known_data.table(n) for n in S.TABLES}
+    frames = {n: known_data.table(n) for n in TABLES}
     with_file = SweepData(name="known", meta={"sweep_file": text}, **frames)
-    total = G.outcome_counts(with_file).set_index(C.GROUP_LABEL).loc["all"]
+    total = grid.outcome_counts(with_file).set_index(curves.GROUP_LABEL).loc["all"]
     assert total["missing"] == 5 * 3 * 2 * 2 - 26 and total["cells"] == 60
-    assert G.expected_trials("grid: {eta_over_b: [1, 2], seed: [0]}") == 2
-    assert G.expected_trials("not: [a grid") is None and G.expected_trials(None) is None
+    assert grid.expected_trials("grid: {eta_over_b: [1, 2], seed: [0]}") == 2
+    assert grid.expected_trials("not: [a grid") is None and grid.expected_trials(None) is None

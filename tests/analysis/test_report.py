@@ -53,11 +53,11 @@ def test_html_has_grid_outcomes_and_claims(report):
 
 def test_report_on_a_sweep_where_every_trial_diverged(known_data, tmp_path):
     """Nothing usable: the report still writes, counts the diverged trial and concludes nothing."""
-    from analysis import schema as S
-    from analysis.data import SweepData
+    from analysis import schema
+    from analysis.data import TABLES, SweepData
 
-    keep = set(known_data.trials[known_data.trials[S.OUTCOME] == "diverged"][S.RUN])
-    frames = {n: known_data.table(n)[known_data.table(n)[S.RUN].isin(keep)] for n in S.TABLES}
+    keep = set(known_data.trials[known_data.trials[schema.OUTCOME] == "diverged"][schema.RUN])
+    frames = {n: known_data.table(n)[known_data.table(n)[schema.RUN].isin(keep)] for n in TABLES}
     data = SweepData(name="all-diverged", **frames)
     page = write_report(data, tmp_path, FAST, progress=None)
     html = page.read_text()

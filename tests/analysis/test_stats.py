@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from analysis import stats as T
+from analysis import stats
 from analysis.claims import verdict
 from analysis.stats import Estimate
 
@@ -20,7 +20,7 @@ def test_weighted_rank_correlations_equal_scipy_on_repeated_samples(seed):
     x = rng.integers(0, 6, 40).astype(float)          # ties on purpose
     y = x + rng.integers(0, 4, 40)
     w = rng.integers(0, 3, (5, 40)).astype(float)
-    rho, tau = T.spearman(x, y, w), T.kendall(x, y, w)
+    rho, tau = stats.spearman(x, y, w), stats.kendall(x, y, w)
     for b in range(5):
         xr, yr = _repeat(x, w[b]), _repeat(y, w[b])
         assert rho[b] == pytest.approx(sps.spearmanr(xr, yr).statistic, abs=1e-12)
@@ -31,26 +31,26 @@ def test_kendall_large_sample_path_matches_dense_path(monkeypatch):
     rng = np.random.default_rng(3)
     x, y = rng.normal(size=50), rng.normal(size=50)
     w = rng.integers(0, 3, (3, 50)).astype(float)
-    dense = T.kendall(x, y, w)
-    monkeypatch.setattr(T, "KENDALL_DENSE_MAX", 10)
-    np.testing.assert_allclose(T.kendall(x, y, w), dense, atol=1e-12)
+    dense = stats.kendall(x, y, w)
+    monkeypatch.setattr(stats, "KENDALL_DENSE_MAX", 10)
+    np.testing.assert_allclose(stats.kendall(x, y, w), dense, atol=1e-12)
 
 
 def test_within_slope_removes_group_offsets():
     x = np.array([0.0, 1.0, 2.0, 3.0, 4.0, 5.0])
     groups = np.array([0, 0, 0, 1, 1, 1])
     y = -0.5 * x + np.where(groups == 0, -3.0, 10.0)   # same slope, the later group shifted up
-    assert T.within_slope(x, y, groups)[0] == pytest.approx(-0.5)
-    assert T.within_slope(x, y)[0] > 0                               # the pooled slope is confounded
-    assert math.isnan(T.within_slope(np.ones(4), np.arange(4.0))[0])
+    assert stats.within_slope(x, y, groups)[0] == pytest.approx(-0.5)
+    assert stats.within_slope(x, y)[0] > 0                               # the pooled slope is confounded
+    assert math.isnan(stats.within_slope(np.ones(4), np.arange(4.0))[0])
 
 
 def test_rank_correlation_degenerate_and_bad_method():
-    assert math.isnan(T.rank_correlation(np.ones(5), np.arange(5.0)))
-    assert math.isnan(T.rank_correlation(np.arange(2.0), np.arange(2.0)))
-    assert T.rank_correlation(np.arange(5.0), -np.arange(5.0), "kendall") == pytest.approx(-1.0)
+    assert math.isnan(stats.rank_correlation(np.ones(5), np.arange(5.0)))
+    assert math.isnan(stats.rank_correlation(np.arange(2.0), np.arange(2.0)))
+    assert stats.rank_correlation(np.arange(5.0), -np.arange(5.0), "kendall") == pytest.approx(-1.0)
     with pytest.raises(ValueError, match="allowed: spearman, kendall"):
-        T.rank_correlation(np.arange(5.0), np.arange(5.0), "pearson")
+        stats.rank_correlation(np.arange(5.0), np.arange(5.0), "pearson")
 
 
 def test_cluster_bootstrap_resamples_whole_trials():
@@ -60,8 +60,8 @@ def test_cluster_bootstrap_resamples_whole_trials():
     per_trial = rng.normal(size=12)
     one = pd.DataFrame({"run": np.arange(12), "v": per_trial})
     ten = pd.DataFrame({"run": np.repeat(np.arange(12), 10), "v": np.repeat(per_trial, 10)})
-    a = T.mean_estimate(one, "v", cluster="run", n_boot=400, seed=1)
-    b = T.mean_estimate(ten, "v", cluster="run", n_boot=400, seed=1)
+    a = stats.mean_estimate(one, "v", cluster="run", n_boot=400, seed=1)
+    b = stats.mean_estimate(ten, "v", cluster="run", n_boot=400, seed=1)
     assert (a.low, a.high) == pytest.approx((b.low, b.high))
     assert (b.n_clusters, b.n_points) == (12, 120)
     # The CI of a mean of 12 standard normals is about +-1.96/sqrt(12) wide around it.
@@ -70,13 +70,13 @@ def test_cluster_bootstrap_resamples_whole_trials():
 
 def test_cluster_bootstrap_nan_when_too_few_points():
     frame = pd.DataFrame({"run": [1, 2], "x": [1.0, 2.0], "y": [2.0, 1.0]})
-    est = T.correlation_estimate(frame, "x", "y", cluster="run")
+    est = stats.correlation_estimate(frame, "x", "y", cluster="run")
     assert math.isnan(est.value) and math.isnan(est.low)
 
 
 def test_correlation_estimate_drops_non_finite_rows():
     frame = pd.DataFrame({"run": range(6), "x": [1, 2, 3, 4, 5, np.inf], "y": [5, 4, 3, 2, 1, 0.0]})
-    est = T.correlation_estimate(frame, "x", "y", cluster="run", n_boot=100)
+    est = stats.correlation_estimate(frame, "x", "y", cluster="run", n_boot=100)
     assert est.value == pytest.approx(-1.0) and est.n_points == 5
 
 

@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from analysis import schema as S
-from analysis.params import parse_param
-from analysis.records import RunRecord, clean_value
-from analysis.tables import build_tables, is_step_key
-from core import keys
+from analysis import schema
+from analysis.load import clean_value, parse_param
+from analysis.tables import RunRecord, build_tables
+from core import keys, vocab
+from core.keys import is_step_key
 
 
 @pytest.mark.parametrize("text, value", [
@@ -52,18 +52,18 @@ def test_every_metric_lands_in_exactly_one_table():
     }
     data = build_tables("s", [_record("r1", "converged", metrics, {"train/loss": ((0, 2.0), (100, 0.01))}),
                               _record("r2", None, {}, {}, layers=False)])
-    t = data.trials.set_index(S.RUN)
-    assert t.loc["r1", S.OUTCOME] == "converged" and t.loc["r2", S.OUTCOME] == S.INCOMPLETE
+    t = data.trials.set_index(schema.RUN)
+    assert t.loc["r1", schema.OUTCOME] == "converged" and t.loc["r2", schema.OUTCOME] == vocab.INCOMPLETE
     assert t.loc["r1", keys.alpha_key("avg", "multi", "median")] == 1.8 and t.loc["r1", "custom/metric"] == 3.0
     assert "train/loss" not in t.columns and t.loc["r1", "eta_over_b"] == 0.01
     a = data.alphas.iloc[0]
-    assert (a[S.LAYER], a[S.ROLE], a[S.N_ENTRIES], a[S.ALPHA], a[S.ALPHA_RAW]) == (0, "first", 12, 1.7, 1.69)
+    assert (a[schema.LAYER], a[schema.ROLE], a[schema.N_ENTRIES], a[schema.ALPHA], a[schema.ALPHA_RAW]) == (0, "first", 12, 1.7, 1.69)
     p = data.prunable.iloc[0]
-    assert (p[S.METHOD], p[S.LAYER], p[S.ROLE], p[S.EPS], p[S.PRUNABLE]) == ("node", 1, "last", 0.1, 0.3)
+    assert (p[schema.METHOD], p[schema.LAYER], p[schema.ROLE], p[schema.EPS], p[schema.PRUNABLE]) == ("node", 1, "last", 0.1, 0.3)
     e = data.errors.iloc[0]
-    assert (e[S.CENTER], e[S.RATIO], e[S.ERROR]) == ("none", 0.9, 0.6)
+    assert (e[schema.CENTER], e[schema.RATIO], e[schema.ERROR]) == ("none", 0.9, 0.6)
     r = data.ratios.iloc[0]
-    assert (r[S.METHOD], r[S.RATIO], r[S.PRUNED_ACC], r[S.PRUNED_LOSS], r[S.REMAINING], r[S.SV_REMOVED]) == \
+    assert (r[schema.METHOD], r[schema.RATIO], r[schema.PRUNED_ACC], r[schema.PRUNED_LOSS], r[schema.REMAINING], r[schema.SV_REMOVED]) == \
         ("singular", 0.5, 0.8, 0.4, 1.0, 0.5)
-    assert data.steps[[S.STEP, S.VALUE]].values.tolist() == [[0, 2.0], [100, 0.01]]
-    assert data.layers[S.N_ENTRIES].tolist() == [12, 8]
+    assert data.steps[[schema.STEP, schema.VALUE]].values.tolist() == [[0, 2.0], [100, 0.01]]
+    assert data.layers[schema.N_ENTRIES].tolist() == [12, 8]
