@@ -277,7 +277,7 @@ class TrainSpec(_Spec):
             c.fail("noise_alpha", f"must be a number in (0, 2], got {self.noise_alpha!r}")
         if self.noise_scale is not None and (not _is_real(self.noise_scale) or self.noise_scale < 0):
             c.fail("noise_scale", f"must be a number >= 0, got {self.noise_scale!r}")
-        elif self.noise_scale is None and self.noise != NOISE_NONE:
+        elif self.noise_scale is None and self.noise in NOISES and self.noise != NOISE_NONE:
             c.fail("noise_scale", f"required with noise {self.noise!r} (a number >= 0; 0 means no noise)")
         if not isinstance(self.noise_lr_rescale, bool):
             c.fail("noise_lr_rescale", f"must be true or false, got {self.noise_lr_rescale!r}")

@@ -29,7 +29,9 @@ class ConvergenceRule(Callback):
     """Converged: full-train loss < threshold and 100% accuracy, checked every ``eval_every`` iterations,
     but only when the running minibatch loss is under ``eval_trigger`` x threshold (the full pass is the
     expensive part; the rule stays exact because a full-train loss under the threshold cannot hide behind a
-    running batch loss ten times higher for long). Then ``post_converge_iters`` more iterations.
+    running batch loss ten times higher for long). With ``stop_acc`` set, converged instead means full
+    train accuracy >= stop_acc, checked every ``eval_every`` without the gate. Then
+    ``post_converge_iters`` more iterations.
     Diverged: a non-finite loss, or train accuracy <= ``diverge_acc`` at the first check past
     ``diverge_after``."""
 
@@ -51,7 +53,10 @@ class ConvergenceRule(Callback):
         if loop.converged_at is not None:
             return
         diverge_check_due = not self.diverge_checked and loop.iteration >= self.spec.diverge_after
-        if batch_loss >= self.spec.eval_trigger * self.spec.loss_threshold and not diverge_check_due:
+        # The batch-loss gate serves the loss threshold; an accuracy target (stop_acc) is checked at every
+        # eval_every, since the gate would never open at, say, 95% accuracy.
+        gated = self.spec.stop_acc is None
+        if gated and batch_loss >= self.spec.eval_trigger * self.spec.loss_threshold and not diverge_check_due:
             return
         train = _publish_eval(loop, "train")
         if not math.isfinite(train.loss):
@@ -60,10 +65,15 @@ class ConvergenceRule(Callback):
             self.diverge_checked = True
             if train.acc <= self.spec.diverge_acc:
                 return self._diverge(loop)
-        if train.loss < self.spec.loss_threshold and train.acc == 1.0:
+        if self._reached(train):
             loop.converged_at = loop.iteration
             loop.end_iteration = min(loop.iteration + self.spec.post_converge_iters, self.spec.max_iters)
             loop.snapshot("converged")
+
+    def _reached(self, train: Evaluation) -> bool:
+        if self.spec.stop_acc is not None:
+            return train.acc >= self.spec.stop_acc
+        return train.loss < self.spec.loss_threshold and train.acc == 1.0
 
     @staticmethod
     def _diverge(loop: TrainLoop) -> None:
