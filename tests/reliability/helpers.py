@@ -376,16 +376,17 @@ def free_port() -> int:
 
 class MlflowServer:
     """A lean `mlflow server` on 127.0.0.1 (DESIGN.md field notes) that a test stops and starts again on
-    the same port and database."""
+    the same port and database: SQLite under ``folder``, or ``backend_uri`` (tests/postgres: PostgreSQL)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, backend_uri: str | None = None):
         self.folder, self.port = folder, free_port()
+        self.backend_uri = backend_uri or f"sqlite:///{folder / 'server.db'}"
         self.uri = f"http://127.0.0.1:{self.port}"
         self.process: Spawned | None = None
 
     def start(self, timeout: float = 90) -> None:
         cmd = [sys.executable, "-m", "mlflow", "server", "--workers", "1", "--host", "127.0.0.1",
-               "--port", str(self.port), "--backend-store-uri", f"sqlite:///{self.folder / 'server.db'}",
+               "--port", str(self.port), "--backend-store-uri", self.backend_uri,
                "--artifacts-destination", str(self.folder / "server-artifacts")]
         self.process = Spawned(cmd, self.folder / "mlflow-server.log",
                                env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
