@@ -91,6 +91,17 @@ def time_key(stage: str) -> str:
 
 
 CURRENT_ALPHA_PREFIX = "alpha/current/multi/"
+ITERATIONS = "iterations"
+
+
+def step_key(split: str, what: str) -> str:
+    """A step metric: ``train/{loss|acc}``, ``test/{loss|acc}``, ``batch/loss``."""
+    return f"{split}/{what}"
+
+
+def current_alpha_key(layer_index: int) -> str:
+    """The step metric of the current weights' multivariate alpha of one layer."""
+    return f"{CURRENT_ALPHA_PREFIX}{layer(layer_index)}"
 
 
 @dataclass(frozen=True)
@@ -162,3 +173,10 @@ TAG_OUTCOME = "tailsweep.outcome"      # converged | capped | diverged | failed
 TAG_VERSION = "tailsweep.version"
 TAG_LAYERS = "tailsweep.layers"        # JSON list: [{"index", "name", "role", "shape"}, ...]
 OUTCOMES = ("converged", "capped", "diverged", "failed")
+
+
+def is_step_key(key: str) -> bool:
+    """Step metrics (logged at many steps) versus final metrics (logged once, at the last iteration).
+    A key outside the scheme is not a step key: nothing tailsweep logs per step is unparseable."""
+    parsed = parse_key(key)
+    return (parsed is not None and parsed.family == "step") or key.startswith("alpha/current/")

@@ -37,6 +37,7 @@ TRAINED_OUTCOMES = (CONVERGED, CAPPED)              # final metrics exist (tails
 INCOMPLETE = "incomplete"            # analysis: a run without a finished outcome
 MISSING = "missing"                  # analysis: a grid cell with no run at all
 UNFINISHED = "unfinished"            # status: a trial without DONE or FAILED
+PENDING = "pending"                  # status: a planned trial with no trial directory yet
 
 # ---------------------------------------------------------------- placement (not identity)
 DEVICES = ("auto", "cpu", "cuda")    # plus 'cuda:N'

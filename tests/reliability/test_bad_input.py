@@ -135,8 +135,8 @@ def test_every_problem_is_reported_at_once(sandbox, capsys):
     (["inspect", "empty.safetensors"], "empty.safetensors: empty file"),
     # These three were tracebacks with exit 1, the first two after writing the storage root:
     (["run", "good.yaml", "--address", "garbage", "--storage", "st"],
-     "--address: invalid value 'garbage' (allowed: auto, HOST:PORT, ray://HOST:PORT)"),
-    (["resume", "x", "--address", "host:99999"], "--address: invalid value 'host:99999'"),
+     "--address: unknown value 'garbage' (allowed: auto, HOST:PORT, ray://HOST:PORT)"),
+    (["resume", "x", "--address", "host:99999"], "--address: unknown value 'host:99999'"),
     (["run", "good.yaml", "--storage", "empty.safetensors/st"], "is not a folder (allowed: a folder path)"),
 ], ids=["missing-file", "binary-file", "cluster-without-shared-storage", "bad-tracking-flag", "resume-unknown-name",
         "status-bad-name", "inspect-truncated-safetensors", "inspect-not-a-state-dict", "inspect-torch-list",

@@ -7,8 +7,8 @@ import pytest
 
 from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
 from sweep.cli import main
-from sweep.cmd_run import resolve_locations
 from sweep.config import load_sweep, parse_sweep
+from sweep.locations import resolve_locations
 from sweep.naming import fmt_number, run_name
 from tests.conftest import tiny_sweep_text
 

@@ -19,7 +19,7 @@ import pytest
 
 from core import keys
 from core.result import TrialResult
-from sweep import mlflow_runs, tracking
+from sweep import mlflow_runs, tracking, tracking_config
 from sweep.cmd_sync import sync_sweep
 from sweep.paths import Layout
 from sweep.tracking import TrackingConfig, Tracker
@@ -94,10 +94,10 @@ def test_config_defaults_to_sqlite_under_the_root_with_absolute_artifacts(layout
     config = TrackingConfig.for_layout(layout)
     assert config.uri == layout.tracking_uri and config.artifact_root == str(layout.artifact_root)
     assert TrackingConfig.for_layout(layout, "http://127.0.0.1:5000").artifact_root is None
-    assert tracking.check_tracking_uri("sqlite:///abs/m.db") is None
-    assert tracking.check_tracking_uri("postgresql+psycopg2://u@h/db") is None
-    assert "unknown tracking URI scheme" in tracking.check_tracking_uri("ftp://x")
-    assert "sqlite:///ABSOLUTE" in tracking.check_tracking_uri("sqlite:m.db")
+    assert tracking_config.check_tracking_uri("sqlite:///abs/m.db") is None
+    assert tracking_config.check_tracking_uri("postgresql+psycopg2://u@h/db") is None
+    assert "unknown tracking URI scheme" in tracking_config.check_tracking_uri("ftp://x")
+    assert "sqlite:///ABSOLUTE" in tracking_config.check_tracking_uri("sqlite:m.db")
     with pytest.raises(ValueError, match="tracking.uri: unknown tracking URI scheme"):
         TrackingConfig("s3://bucket")
 
@@ -391,7 +391,7 @@ def compare_sweeps(client, sweep: str, reference: str) -> None:
         exp = client.get_experiment_by_name(name)
         out = {}
         for run in mlflow_runs.list_runs(client, exp.experiment_id):
-            step_keys = sorted(k for k in run.data.metrics if mlflow_runs.is_step_key(k))
+            step_keys = sorted(k for k in run.data.metrics if keys.is_step_key(k))
             hist = {k: [(m.step, repr(m.value)) for m in sorted(client.get_metric_history(run.info.run_id, k),
                                                                  key=lambda m: m.step)] for k in step_keys}
             arts = sorted(f.path for d in (None, "weights", "plots") for f in client.list_artifacts(run.info.run_id, d))
