@@ -79,6 +79,12 @@ SWEEP_FILES = [
      "data.root: directory not found: /nonexistent/mnist (download is off"),
     ("dataset-root-absent", edit("dataset: synthetic", "dataset: cifar10"),
      "data.root: dataset 'cifar10' needs a root folder"),
+    ("train-device-moved", edit("max_iters: 200", "max_iters: 200, device: cuda"),
+     "train.device: moved to resources.device (allowed: auto, cpu, cuda, cuda:N)"),
+    ("device-axis-moved", edit("seed: [0]", "seed: [0]\n  device: [cpu, cuda]"),
+     "grid.device: moved to resources.device (allowed: auto, cpu, cuda, cuda:N)"),
+    ("unknown-resources-device", edit("max_failures: 0", "max_failures: 0, device: tpu"),
+     "resources.device: unknown value 'tpu' (allowed: auto, cpu, cuda, cuda:N)"),
 ]
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from core import keys
 from core.result import TrialResult
+from core.spec import TrialSpec
 from sweep import mlflow_runs, tracking, tracking_config
 from sweep.cmd_sync import sync_sweep
 from sweep.paths import Layout
@@ -155,6 +156,40 @@ def test_one_run_per_trial_with_name_params_tags_metrics_and_artifacts(layout: L
     files = store.files(result.spec.spec_hash())
     assert files.is_done() and store.synced_run(result.spec.spec_hash(), layout.tracking_uri) == run.info.run_id
     assert store.tracking_record(result.spec.spec_hash()).run_id(layout.tracking_uri) == run.info.run_id
+
+
+def test_a_trial_uploads_its_result_from_memory_not_read_back_from_its_directory(layout: Layout,
+                                                                                  monkeypatch) -> None:
+    """The trial writes result.json once; the upload uses the result it holds (sync reads the directory)."""
+    tracker = Tracker(TrackingConfig.for_layout(layout))
+    tracker.ensure_experiment(SWEEP)
+    store = TrialStore(layout, SWEEP)
+    result = make_result(make_spec())
+    logger = run_trial_into(tracker, store, result)
+
+    def no_read_back(*args, **kwargs):
+        raise AssertionError("result.json read back in the process that wrote it")
+
+    monkeypatch.setattr(TrialStore, "load_result", no_read_back)
+    monkeypatch.setattr(TrialResult, "from_json", no_read_back)
+    outcome = logger.record(result)
+    assert outcome.written and outcome.uploaded
+    run = only_run(tracker.client)
+    assert run.info.status == "FINISHED" and set(run.data.metrics) >= set(result.metrics)
+    assert store.synced_run(result.spec.spec_hash(), tracker.config.uri) == run.info.run_id
+
+
+def test_the_plan_hands_each_worker_its_validated_spec_object() -> None:
+    import pickle
+
+    from sweep.config import PlannedTrial
+    from sweep.trainable import TrialContext, make_plan
+
+    spec = make_spec()
+    plan = make_plan([PlannedTrial(spec, spec.spec_hash(), "w16", ())])
+    context = pickle.loads(pickle.dumps(TrialContext("/root", SWEEP, TrackingConfig("sqlite:////x.db"), plan)))
+    name, planned = context.planned(spec.spec_hash(), store=None)
+    assert name == "w16" and isinstance(planned, TrialSpec) and planned == spec
 
 
 def test_more_than_a_thousand_final_metrics_are_batched(layout: Layout) -> None:
