@@ -115,7 +115,7 @@ def hand_loop(model, data, iters: int, device: torch.device) -> float:
 
 
 def real_loop(model, data, iters: int, device: torch.device) -> float:
-    spec = TrainSpec(max_iters=iters, diverge_after=10 * iters, device=device.type)
+    spec = TrainSpec(max_iters=iters, diverge_after=10 * iters)   # the model and data sit on the device
     _sync(device)
     start = time.perf_counter()
     outcome = train(model, data, spec, lr=ETA_OVER_B * BATCH, batch_size=BATCH, seed=SEED)
@@ -144,14 +144,14 @@ def _pack_spec(sizes: Sizes, index: int, device: torch.device) -> TrialSpec:
         eta_over_b=(2 + index) * 1e-3, batch_size=BATCH, seed=index,
         data=DataSpec(dataset="synthetic", dim=784, classes=10, n_train=min(sizes.n_train, 4000), n_test=1000),
         model=ModelSpec(arch="fcn", depth=3, width=sizes.pack_width),
-        train=TrainSpec(max_iters=sizes.pack_iters, device=device.type),
+        train=TrainSpec(max_iters=sizes.pack_iters),
         compress=CompressSpec(ratios=(0.0, 0.5, 0.9)))
 
 
 def _one_trial(args: tuple[Sizes, int, str]) -> str:
     sizes, index, device = args
     torch.set_num_threads(1)
-    return run_trial(_pack_spec(sizes, index, torch.device(device))).status
+    return run_trial(_pack_spec(sizes, index, torch.device(device)), device=device).status
 
 
 def _trials_per_hour(sizes: Sizes, device: torch.device, procs: int) -> float:

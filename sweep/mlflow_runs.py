@@ -236,32 +236,40 @@ def upload_trial(client: "MlflowClient", exp_id: str, store: TrialStore, spec_ha
         raise ValueError(f"result: spec hash {result.spec.spec_hash()} is not trial {spec_hash}")
     run, created = get_or_create_run(client, exp_id, store, result.spec, run_name, uri, result)
     run_id = run.info.run_id
-    points = result_points(result)
-    have: set[tuple[str, int]] = set()
-    if not created:
-        # Step keys: compare (key, step) with the stored history. Final-only keys are logged once, at
-        # the last iteration, so a stored value means the point is there (no history call per key).
-        step_keys = {key for _, key, _ in result.history}
-        if known_points is not None:
-            have |= known_points
-        else:
-            have |= history_points(client, run_id, step_keys & set(run.data.metrics))
-        have |= {(key, result.iterations) for key in result.metrics
-                 if key not in step_keys and key in run.data.metrics}
+    have = set() if created else _points_held(client, run, result, known_points)
     missing, seen = [], set(have)
-    for key, step, value in points:
+    for key, step, value in result_points(result):
         if (key, step) not in seen:
             seen.add((key, step))
             missing.append((key, step, value))
     log_points(client, run_id, missing)
-    uploaded = 0
-    present = _artifact_sizes(client, run_id)
-    for artifact_path, local in trial_artifacts(store, spec_hash).items():
-        if present.get(artifact_path) != local.stat().st_size:
-            folder = os.path.dirname(artifact_path) or None
-            client.log_artifact(run_id, str(local), folder)
-            uploaded += 1
+    uploaded = _upload_artifacts(client, run_id, trial_artifacts(store, spec_hash))
     if run.info.status != "FINISHED":
         client.set_terminated(run_id, "FINISHED")
     store.mark_synced(spec_hash, uri, run_id)
     return UploadStats(run_id, created, len(missing), uploaded)
+
+
+def _points_held(client: "MlflowClient", run: "Run", result: TrialResult,
+                 known_points: set[tuple[str, int]] | None) -> set[tuple[str, int]]:
+    """(key, step) pairs of ``result`` an existing run already holds.
+
+    Step keys: compared with the stored history (or the caller's ``known_points``). Final-only keys are
+    logged once, at the last iteration, so a stored value means the point is there (no history call per key).
+    """
+    step_keys = {key for _, key, _ in result.history}
+    have = set(known_points) if known_points is not None else history_points(
+        client, run.info.run_id, step_keys & set(run.data.metrics))
+    return have | {(key, result.iterations) for key in result.metrics
+                   if key not in step_keys and key in run.data.metrics}
+
+
+def _upload_artifacts(client: "MlflowClient", run_id: str, files: dict[str, Path]) -> int:
+    """Upload each file the run lacks (a different size counts as lacking); returns how many were sent."""
+    present = _artifact_sizes(client, run_id)
+    uploaded = 0
+    for artifact_path, local in files.items():
+        if present.get(artifact_path) != local.stat().st_size:
+            client.log_artifact(run_id, str(local), os.path.dirname(artifact_path) or None)
+            uploaded += 1
+    return uploaded
