@@ -1,7 +1,8 @@
 """MLflow adapter: one experiment per sweep, one run per trial, records uploaded from the trial directory.
 
-Configuration (``TrackingConfig``, ``make_client``, ``probe``) and two tolerant layers over the raising
-functions of ``sweep.mlflow_runs`` (which `tailsweep sync` uses directly):
+Client setup (``make_client``, ``probe``; the configuration itself, ``TrackingConfig``, is MLflow-free in
+``sweep.tracking_config``) and two tolerant layers over the raising functions of ``sweep.mlflow_runs``
+(which `tailsweep sync` uses directly):
 - ``Tracker``: those operations for the sweep driver, tolerant of an unreachable store (warn once,
   carry on: the trial directory is the source of truth);
 - ``TrialLogger``: what a trial uses: opens (or reopens, on retry/resume) the trial's one run, logs step
