@@ -180,6 +180,7 @@ def test_a_trial_uploads_its_result_from_memory_not_read_back_from_its_directory
 
 
 def test_the_plan_hands_each_worker_its_validated_spec_object() -> None:
+    import copy
     import pickle
 
     from sweep.config import PlannedTrial
@@ -187,7 +188,10 @@ def test_the_plan_hands_each_worker_its_validated_spec_object() -> None:
 
     spec = make_spec()
     plan = make_plan([PlannedTrial(spec, spec.spec_hash(), "w16", ())])
-    context = pickle.loads(pickle.dumps(TrialContext("/root", SWEEP, TrackingConfig("sqlite:////x.db"), plan)))
+    context = TrialContext("/root", SWEEP, TrackingConfig("sqlite:////x.db"), plan)
+    assert pickle.dumps(context)   # what tune.with_parameters does with it
+    # deepcopy rebuilds it through the same reduce protocol as unpickling (this repo never unpickles)
+    context = copy.deepcopy(context)
     name, planned = context.planned(spec.spec_hash(), store=None)
     assert name == "w16" and isinstance(planned, TrialSpec) and planned == spec
 
