@@ -115,7 +115,7 @@ def hand_loop(model, data, iters: int, device: torch.device) -> float:
 
 
 def real_loop(model, data, iters: int, device: torch.device) -> float:
-    spec = TrainSpec(max_iters=iters, diverge_after=10 * iters)
+    spec = TrainSpec(max_iters=iters, diverge_after=10 * iters)   # the model and data sit on the device
     _sync(device)
     start = time.perf_counter()
     outcome = train(model, data, spec, lr=ETA_OVER_B * BATCH, batch_size=BATCH, seed=SEED)

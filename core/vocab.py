@@ -64,6 +64,8 @@ INCONCLUSIVE = "inconclusive"        # neither, an undefined CI, or too few tria
 VERDICTS = (HOLDS, CONTRADICTED, INCONCLUSIVE)
 CORRELATIONS = ("spearman", "kendall")
 
+PENDING = "pending"                  # status: a planned trial with no trial directory yet
+
 # ---------------------------------------------------------------- placement (not identity)
 DEVICES = ("auto", "cpu", "cuda")    # plus 'cuda:N'
 

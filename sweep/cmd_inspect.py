@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from core.inspect import DEFAULT_EPS, InspectReport, inspect_weights
+from core.vocab import PRUNE_METHODS
 from core.weights_io import WeightsFileError, load_weights
 from sweep.errors import EXIT_OK, UserError
 
@@ -77,7 +78,7 @@ def format_table(report: InspectReport, title: str) -> str:
     rows = [[str(layer.index), layer.name, layer.role, "x".join(map(str, layer.shape)),
              _pair(layer.alphas["multi"]), _pair(layer.alphas["uni"]),
              _num(None if layer.alphas["hill"] is None else layer.alphas["hill"].alpha_raw),
-             *(_num(layer.prunable[m]) for m in ("magnitude", "singular", "node"))]
+             *(_num(layer.prunable[m]) for m in PRUNE_METHODS)]
             for layer in report.layers]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     left = {1, 2, 3}

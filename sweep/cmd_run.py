@@ -1,43 +1,22 @@
 """`tailsweep run | resume | status`: launch a sweep file, continue it, count its outcomes.
 
-Locations follow DESIGN.md: command-line flag > sweep file > default (``./tailsweep``, SQLite inside it).
-Every command that finds a sweep by NAME takes the same --storage / --tracking-uri as `run`
-(``add_location_options`` and ``locate`` are shared with the other NAME commands).
+Where a sweep lives (storage root, tracking store) is sweep/locations.py's: flag > sweep file > default.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Iterable, Sequence
 
-from core.keys import OUTCOMES
+from core.atomic import atomic_write_text
+from core.vocab import FAILED, OUTCOMES, PENDING, UNFINISHED, unknown_value
 from sweep.config import PlannedTrial, SweepSpec, load_sweep
 from sweep.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED, UserError
-from sweep.paths import Layout, check_sweep_name, resolve_root
-from sweep.tracking import TrackingConfig, check_tracking_uri
+from sweep.locations import Locations, add_location_options, find_sweep, resolve_locations
 from sweep.trial_store import TrialStore
 
-UNFINISHED, PENDING = "unfinished", "pending"
-
-
-# ---- locations ------------------------------------------------------------------------------------
-def add_location_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", metavar="DIR",
-                        help="storage root: trial directories (the source of truth), Ray Tune state and the "
-                             "default MLflow store (sqlite:///DIR/mlflow.db). Default ./tailsweep; this flag "
-                             "wins over the sweep file's 'storage:'")
-    parser.add_argument("--tracking-uri", metavar="URI",
-                        help="MLflow tracking store, e.g. http://127.0.0.1:5000 or postgresql://...; this flag "
-                             "wins over the sweep file's 'tracking: {uri: ...}'; default: SQLite under --storage")
-
-
-@dataclass(frozen=True)
-class Locations:
-    layout: Layout
-    tracking: TrackingConfig
-    storage_given: bool      # chosen by flag or sweep file (a cluster run needs that)
+ADDRESS_FORMS = ("auto", "HOST:PORT", "ray://HOST:PORT")
 
 
 def check_address(address: str | None) -> None:
@@ -46,48 +25,7 @@ def check_address(address: str | None) -> None:
         return
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise UserError(f"--address: invalid value {address!r} (allowed: auto, HOST:PORT, ray://HOST:PORT)")
-
-
-def _check_root(root: Path, source: str) -> None:
-    # A file in the way of the storage root was a mkdir traceback (exit 1) once the run began writing.
-    for folder in (root, *root.parents):
-        if folder.exists():
-            if not folder.is_dir():
-                raise UserError(f"{source}: {folder} exists and is not a folder (allowed: a folder path)")
-            return
-
-
-def resolve_locations(storage_flag: str | None, uri_flag: str | None, sweep: SweepSpec | None) -> Locations:
-    problem = check_tracking_uri(uri_flag) if uri_flag is not None else None
-    if problem:
-        raise UserError(f"--tracking-uri: {problem}")
-    from_file = sweep.storage if sweep else None
-    layout = Layout(resolve_root(storage_flag, from_file))
-    _check_root(layout.root, "--storage" if storage_flag is not None
-                else f"{sweep.source}: storage" if sweep is not None and from_file is not None else "storage root")
-    uri = uri_flag or (sweep.tracking_uri if sweep else None)
-    return Locations(layout, TrackingConfig.for_layout(layout, uri), storage_flag is not None or from_file is not None)
-
-
-def locate(args: argparse.Namespace, name: str) -> tuple[Locations, SweepSpec]:
-    """A sweep started earlier, by NAME: its saved sweep file under the storage root."""
-    problem = check_sweep_name(name)
-    if problem:
-        raise UserError(f"NAME: {problem}")
-    layout = Layout(resolve_root(args.storage))
-    saved = layout.sweep_file(name)
-    if not saved.is_file():
-        raise UserError(f"NAME: no sweep {name!r} under {layout.root} (pass --storage with the root it was "
-                        f"started with, from its flag or sweep file; sweeps here: "
-                        f"{', '.join(_sweep_names(layout)) or 'none'})")
-    sweep = load_sweep(saved)
-    return resolve_locations(args.storage, args.tracking_uri, sweep), sweep
-
-
-def _sweep_names(layout: Layout) -> list[str]:
-    folder = layout.root / "sweeps"
-    return sorted(p.name for p in folder.iterdir() if (p / "sweep.yaml").is_file()) if folder.is_dir() else []
+        raise UserError(f"--address: {unknown_value(address, ADDRESS_FORMS)}")
 
 
 # ---- outcomes -------------------------------------------------------------------------------------
@@ -96,7 +34,7 @@ def trial_outcome(store: TrialStore, spec_hash: str) -> str:
     if outcome is not None:
         return outcome
     if store.failure(spec_hash) is not None:   # the last attempt raised (Ray may still retry it)
-        return "failed"
+        return FAILED
     return UNFINISHED if store.files(spec_hash).spec.exists() else PENDING
 
 
@@ -131,11 +69,8 @@ def _save_sweep_file(loc: Locations, sweep: SweepSpec, uri_flag: str | None) -> 
     doc = dict(sweep.document)
     if uri_flag is not None:   # remember a flag-chosen store so `resume NAME` reports to the same one
         doc["tracking"] = {**doc.get("tracking", {}), "uri": uri_flag}
-    saved = loc.layout.sweep_file(sweep.name)
-    saved.parent.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_suffix(".yaml.tmp")
-    tmp.write_text(f"# written by `tailsweep run {sweep.source}`\n" + replace(sweep, document=doc).to_yaml())
-    tmp.replace(saved)
+    text = f"# written by `tailsweep run {sweep.source}`\n" + replace(sweep, document=doc).to_yaml()
+    atomic_write_text(loc.layout.sweep_file(sweep.name), text)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -154,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     check_address(args.address)
-    loc, sweep = locate(args, args.name)
+    found = find_sweep(args.name, args.storage, args.tracking_uri)
+    loc, sweep = found.locations, found.sweep
     from sweep.launch import require_shared_storage
     require_shared_storage(args.address, loc.storage_given)
     return _drive(args.address, loc, sweep, restore=True, restart_errored=args.restart_errored)
@@ -244,14 +180,15 @@ def _finish(store: TrialStore, sweep: SweepSpec, loc: Locations, outcomes: Seque
         print(f"tailsweep: {errored} trials errored (Ray gave up after resources.max_failures="
               f"{sweep.resources.max_failures} retries; their errors are above); `tailsweep resume` retries them "
               "from their last checkpoints, `--restart-errored` from the start", file=sys.stderr)
-    if counts["failed"] or any(o.errored or o.crashed for o in outcomes):
+    if counts[FAILED] or any(o.errored or o.crashed for o in outcomes):
         return EXIT_TRIALS_FAILED
     return EXIT_INTERRUPTED if unfinished else EXIT_OK
 
 
 # ---- status ---------------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
-    loc, sweep = locate(args, args.name)
+    found = find_sweep(args.name, args.storage, args.tracking_uri)
+    loc, sweep = found.locations, found.sweep
     store = TrialStore(loc.layout, sweep.name)
     planned = {t.spec_hash: t.name for t in sweep.trials}
     earlier = [h for h in store.hashes() if h not in planned]   # from an earlier grid of the same NAME

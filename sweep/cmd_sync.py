@@ -12,10 +12,10 @@ import sys
 from dataclasses import dataclass, field
 
 from sweep import mlflow_runs, tracking
-from sweep.cmd_run import add_location_options, locate
 from sweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, UserError
+from sweep.locations import add_location_options, find_sweep
 from sweep.paths import Layout
-from sweep.tracking import TrackingConfig
+from sweep.tracking_config import TrackingConfig
 from sweep.trial_store import TrialStore
 
 
@@ -71,8 +71,7 @@ def sync_sweep(layout: Layout, name: str, config: TrackingConfig) -> SyncReport:
 
 
 def run(args: argparse.Namespace) -> int:
-    # The same lookup as resume/status: flag > the sweep's saved file > default, for root and URI.
-    locations, _ = locate(args, args.name)
+    locations = find_sweep(args.name, args.storage, args.tracking_uri).locations
     report = sync_sweep(locations.layout, args.name, locations.tracking)
     print(f"sync {args.name} -> {report.uri}" + (f" (experiment {report.experiment_id})" if report.experiment_id else ""))
     if not report.reachable:

@@ -17,9 +17,9 @@ import yaml
 from pydantic import ValidationError
 
 from core.spec import DataSpec, SpecError, TrialSpec
-from sweep.config_schema import (AXIS_ADAPTERS, FIELD_SECTION, PARTS, REQUIRED, SECTION_MODELS, SECTIONS,
-                                 TRIAL_AXES, Problem, Resources, Tracking, pydantic_problems, read_yaml, show,
-                                 unknown_key)
+from sweep.config_schema import (AXIS_ADAPTERS, DEVICE_FORMS, FIELD_SECTION, PARTS, REQUIRED, SECTION_MODELS,
+                                 SECTIONS, TRIAL_AXES, Problem, Resources, Tracking, pydantic_problems, read_yaml,
+                                 show, unknown_key)
 from sweep.errors import UserError
 from sweep.naming import run_name
 
@@ -230,14 +230,17 @@ def _plan(trials: list[tuple[TrialSpec, tuple]], varying: tuple[str, ...]) -> tu
                  for spec, h, name, coords in named)
 
 
-def parse_sweep(text: str, source: str, base_dir: Path) -> SweepSpec:
-    """Validate a sweep file's text; relative paths in it are relative to ``base_dir``."""
+def parse_sweep(text: str, source: str, base_dir: Path, *, saved: bool = False) -> SweepSpec:
+    """Validate a sweep file's text; relative paths in it are relative to ``base_dir``. ``saved``: the
+    copy `run` kept under the root, which may predate a change of the file format (``_placement``)."""
     raw = read_yaml(text, source)
     if not isinstance(raw, dict):
         got = "an empty file" if raw is None else f"a {type(raw).__name__}"
         raise UserError(f"{source}: top level: must be a mapping of sections, got {got} "
                         f"(allowed: {', '.join(PARTS)})")
-    parts, broken, problems = _parts(raw)
+    raw, problems = _placement(raw, saved=saved)
+    parts, broken, part_problems = _parts(raw)
+    problems += part_problems
     fixed = {name: parts[name].model_dump(exclude_unset=True) for name in SECTION_MODELS if name in parts}
     fixed = {name: {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()} for name, kw in fixed.items()}
     if fixed.get("data", {}).get("root"):
@@ -258,6 +261,31 @@ def parse_sweep(text: str, source: str, base_dir: Path) -> SweepSpec:
                      storage=_absolute(storage, base_dir) if storage else None, document=document)
 
 
+def _placement(raw: Mapping, *, saved: bool) -> tuple[dict, list[Problem]]:
+    """``train.device`` (fixed or a grid axis) moved to ``resources.device``: placement is not identity.
+
+    In a file the user gives, it is one clear problem each. A saved copy written before the move is
+    still readable (resume, status, sync, report on an existing store): its one device moves over.
+    """
+    raw = dict(raw)
+    train, grid = raw.get("train"), raw.get("grid")
+    found: list[tuple[str, Any]] = []
+    if isinstance(train, dict) and "device" in train:
+        found.append(("train.device", train["device"]))
+        raw["train"] = {k: v for k, v in train.items() if k != "device"}
+    if isinstance(grid, dict) and "device" in grid:
+        values = grid["device"]
+        found.append(("grid.device", values[0] if isinstance(values, list) and len(values) == 1 else values))
+        raw["grid"] = {k: v for k, v in grid.items() if k != "device"}
+    resources = raw.get("resources")
+    if saved and len(found) == 1 and isinstance(found[0][1], str) and (
+            resources is None or isinstance(resources, dict) and "device" not in resources):
+        raw["resources"] = {**(resources or {}), "device": found[0][1]}
+        return raw, []
+    message = f"moved to resources.device (allowed: {', '.join(DEVICE_FORMS)})"
+    return raw, [(path, message) for path, _ in found]
+
+
 def _document(raw: Mapping, fixed: Mapping, axes: Mapping, base_dir: Path) -> dict:
     """The file as saved under the storage root: same content, paths absolute (resume runs elsewhere)."""
     doc = json.loads(json.dumps(raw, default=str))
@@ -270,7 +298,7 @@ def _document(raw: Mapping, fixed: Mapping, axes: Mapping, base_dir: Path) -> di
     return doc
 
 
-def load_sweep(path: str | Path) -> SweepSpec:
+def load_sweep(path: str | Path, *, saved: bool = False) -> SweepSpec:
     """Read and validate a sweep file; raises UserError listing every problem."""
     path = Path(path)
     try:
@@ -279,4 +307,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raise UserError(f"{path}: cannot read the sweep file ({err.strerror or err})") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text file (a sweep file is YAML)") from None
-    return parse_sweep(text, str(path), path.resolve().parent)
+    return parse_sweep(text, str(path), path.resolve().parent, saved=saved)
+
+
+def load_saved_sweep(path: str | Path) -> SweepSpec:
+    """The sweep file `run` saved under the storage root (found by NAME)."""
+    return load_sweep(path, saved=True)

@@ -21,7 +21,7 @@ from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
 from core.vocab import DEVICES, unknown_value
 from sweep.errors import UserError
 from sweep.paths import check_sweep_name
-from sweep.tracking import check_tracking_uri
+from sweep.tracking_config import check_tracking_uri
 
 TRIAL_AXES = ("eta_over_b", "batch_size", "seed")
 SECTIONS: Mapping[str, type] = MappingProxyType(
@@ -30,6 +30,7 @@ FIELD_SECTION: Mapping[str, str] = MappingProxyType(
     {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)})
 Problem = tuple[str, str]              # (key path, message)
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+DEVICE_FORMS = (*DEVICES, "cuda:N")    # resources.device values, as messages name them
 
 
 # ---- YAML ------------------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ class Resources(BaseModel):
     @classmethod
     def _known_device(cls, device: str) -> str:
         if device not in DEVICES and not device.startswith("cuda:"):
-            raise ValueError(unknown_value(device, DEVICES + ("cuda:N",)))
+            raise ValueError(unknown_value(device, DEVICE_FORMS))
         return device
 
 

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Iterable, TypeVar
 from core import keys
 from core.result import TrialResult
 from core.spec import TrialSpec
+from core.version import tailsweep_version
+from core.vocab import FINISHED_OUTCOMES
 from sweep.trial_store import TrialStore
 
 if TYPE_CHECKING:
@@ -27,7 +29,6 @@ T = TypeVar("T")
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 EXPERIMENT_KIND = "custom_model_development"   # MLflow 3 UI opens such experiments on "Training runs"
-FINISHED_OUTCOMES = ("converged", "capped", "diverged")
 # MLflow's limits (mlflow.utils.validation): metrics per log_batch, params+tags per batch, value lengths.
 MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_TAGS_PER_BATCH = 100
@@ -35,15 +36,6 @@ MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
 TAG_ERROR = "tailsweep.error"    # the last failed attempt's error, cleared when the trial is retried
 Point = tuple[str, int, float]   # (key, step, value)
-
-
-def tailsweep_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("tailsweep")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 # ---------------------------------------------------------------- what a run holds
@@ -66,12 +58,6 @@ def result_points(result: TrialResult) -> list[Point]:
     points = [(key, int(step), float(value)) for step, key, value in result.history]
     points += [(key, int(result.iterations), float(value)) for key, value in sorted(result.metrics.items())]
     return points
-
-
-def is_step_key(key: str) -> bool:
-    """Step metrics (logged at many steps) versus final metrics (logged once, at the last iteration)."""
-    parsed = keys.parse_key(key)
-    return parsed is None or parsed.family == "step" or parsed.wset == "current"
 
 
 def _chunks(items: list[T], size: int) -> Iterable[list[T]]:
@@ -236,40 +222,54 @@ class UploadStats:
 
 
 def upload_trial(client: "MlflowClient", exp_id: str, store: TrialStore, spec_hash: str, uri: str, *,
-                 run_name: str | None = None, known_points: set[tuple[str, int]] | None = None) -> UploadStats:
+                 run_name: str | None = None, known_points: set[tuple[str, int]] | None = None,
+                 result: TrialResult | None = None) -> UploadStats:
     """Make the store's run for a finished trial hold exactly the trial directory's records; idempotent.
 
     ``known_points``: (key, step) pairs the caller knows the run holds (a live logger's own bookkeeping);
-    None reads them from the store. Ends the run FINISHED and marks the trial SYNCED for ``uri``."""
-    result = store.load_result(spec_hash)
+    None reads them from the store. ``result``: the record this process just wrote to the trial
+    directory (uploaded from memory, not read back); None reads it from the directory (sync, reruns).
+    Ends the run FINISHED and marks the trial SYNCED for ``uri``."""
+    if result is None:
+        result = store.load_result(spec_hash)
+    elif result.spec.spec_hash() != spec_hash:
+        raise ValueError(f"result: spec hash {result.spec.spec_hash()} is not trial {spec_hash}")
     run, created = get_or_create_run(client, exp_id, store, result.spec, run_name, uri, result)
     run_id = run.info.run_id
-    points = result_points(result)
-    have: set[tuple[str, int]] = set()
-    if not created:
-        # Step keys: compare (key, step) with the stored history. Final-only keys are logged once, at
-        # the last iteration, so a stored value means the point is there (no history call per key).
-        step_keys = {key for _, key, _ in result.history}
-        if known_points is not None:
-            have |= known_points
-        else:
-            have |= history_points(client, run_id, step_keys & set(run.data.metrics))
-        have |= {(key, result.iterations) for key in result.metrics
-                 if key not in step_keys and key in run.data.metrics}
+    have = set() if created else _points_held(client, run, result, known_points)
     missing, seen = [], set(have)
-    for key, step, value in points:
+    for key, step, value in result_points(result):
         if (key, step) not in seen:
             seen.add((key, step))
             missing.append((key, step, value))
     log_points(client, run_id, missing)
-    uploaded = 0
-    present = _artifact_sizes(client, run_id)
-    for artifact_path, local in trial_artifacts(store, spec_hash).items():
-        if present.get(artifact_path) != local.stat().st_size:
-            folder = os.path.dirname(artifact_path) or None
-            client.log_artifact(run_id, str(local), folder)
-            uploaded += 1
+    uploaded = _upload_artifacts(client, run_id, trial_artifacts(store, spec_hash))
     if run.info.status != "FINISHED":
         client.set_terminated(run_id, "FINISHED")
     store.mark_synced(spec_hash, uri, run_id)
     return UploadStats(run_id, created, len(missing), uploaded)
+
+
+def _points_held(client: "MlflowClient", run: "Run", result: TrialResult,
+                 known_points: set[tuple[str, int]] | None) -> set[tuple[str, int]]:
+    """(key, step) pairs of ``result`` an existing run already holds.
+
+    Step keys: compared with the stored history (or the caller's ``known_points``). Final-only keys are
+    logged once, at the last iteration, so a stored value means the point is there (no history call per key).
+    """
+    step_keys = {key for _, key, _ in result.history}
+    have = set(known_points) if known_points is not None else history_points(
+        client, run.info.run_id, step_keys & set(run.data.metrics))
+    return have | {(key, result.iterations) for key in result.metrics
+                   if key not in step_keys and key in run.data.metrics}
+
+
+def _upload_artifacts(client: "MlflowClient", run_id: str, files: dict[str, Path]) -> int:
+    """Upload each file the run lacks (a different size counts as lacking); returns how many were sent."""
+    present = _artifact_sizes(client, run_id)
+    uploaded = 0
+    for artifact_path, local in files.items():
+        if present.get(artifact_path) != local.stat().st_size:
+            client.log_artifact(run_id, str(local), os.path.dirname(artifact_path) or None)
+            uploaded += 1
+    return uploaded

@@ -1,7 +1,8 @@
 """MLflow adapter: one experiment per sweep, one run per trial, records uploaded from the trial directory.
 
-Configuration (``TrackingConfig``, ``make_client``, ``probe``) and two tolerant layers over the raising
-functions of ``sweep.mlflow_runs`` (which `tailsweep sync` uses directly):
+Client setup (``make_client``, ``probe``; the configuration itself, ``TrackingConfig``, is MLflow-free in
+``sweep.tracking_config``) and two tolerant layers over the raising functions of ``sweep.mlflow_runs``
+(which `tailsweep sync` uses directly):
 - ``Tracker``: those operations for the sweep driver, tolerant of an unreachable store (warn once,
   carry on: the trial directory is the source of truth);
 - ``TrialLogger``: what a trial uses: opens (or reopens, on retry/resume) the trial's one run, logs step
@@ -26,8 +27,9 @@ from urllib.parse import urlsplit
 from core import keys
 from core.result import TrialResult
 from core.spec import TrialSpec
-from sweep.paths import Layout
-from sweep.trial_store import TrialStore, store_key
+from core.vocab import FAILED
+from sweep.tracking_config import TrackingConfig
+from sweep.trial_store import TrialStore
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -43,7 +45,6 @@ from sweep.mlflow_runs import (
     get_or_create_run,
     history_points,
     is_finished,
-    is_step_key,
     log_points,
     runs_by_hash,
     upload_trial,
@@ -52,61 +53,7 @@ from sweep.mlflow_runs import (
 log = logging.getLogger("tailsweep.tracking")
 T = TypeVar("T")
 
-REMOTE_SCHEMES = ("http", "https", "databricks")
-KNOWN_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql") + REMOTE_SCHEMES
-
-
 # ---------------------------------------------------------------- configuration
-def check_tracking_uri(uri: str) -> str | None:
-    """None if MLflow can use ``uri`` as a tracking store, else the problem (one line)."""
-    scheme = urlsplit(uri).scheme.split("+")[0] if isinstance(uri, str) else ""
-    if scheme not in KNOWN_SCHEMES:
-        return f"unknown tracking URI scheme in {uri!r} (allowed: {', '.join(KNOWN_SCHEMES)})"
-    if scheme == "sqlite" and not uri.startswith("sqlite:///"):
-        return f"sqlite URI must look like sqlite:///ABSOLUTE/PATH.db, got {uri!r}"
-    return None
-
-
-@dataclass(frozen=True)
-class TrackingConfig:
-    """Where a sweep's MLflow records go. Picklable: the driver hands it to every trial.
-
-    ``artifact_root``: absolute directory; each sweep's experiment stores artifacts under
-    ``artifact_root/NAME``. None for a tracking server, which decides (and proxies) artifact storage.
-    """
-
-    uri: str
-    artifact_root: str | None = None
-    probe_timeout_s: float = 2.0
-    http_max_retries: int = 1      # MLflow's default, 7 with backoff, stalls every call for minutes
-    http_timeout_s: int = 10
-
-    def __post_init__(self) -> None:
-        problem = check_tracking_uri(self.uri)
-        if problem:
-            raise ValueError(f"tracking.uri: {problem}")
-        if self.artifact_root is not None and not Path(self.artifact_root).is_absolute():
-            raise ValueError(f"artifact_root: must be an absolute path, got {self.artifact_root!r}")
-
-    @classmethod
-    def for_layout(cls, layout: Layout, uri: str | None = None) -> "TrackingConfig":
-        """The default store (SQLite under the root) unless ``uri`` names another one."""
-        uri = uri or layout.tracking_uri
-        remote = urlsplit(uri).scheme in REMOTE_SCHEMES
-        return cls(uri=uri, artifact_root=None if remote else str(layout.artifact_root))
-
-    @property
-    def remote(self) -> bool:
-        return urlsplit(self.uri).scheme in REMOTE_SCHEMES
-
-    @property
-    def display(self) -> str:
-        return store_key(self.uri)
-
-    def artifact_location(self, sweep: str) -> str | None:
-        return None if self.artifact_root is None else (Path(self.artifact_root) / sweep).as_uri()
-
-
 def _mlflow_env(config: TrackingConfig) -> None:
     # setdefault: a value the user exported wins over ours.
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -279,7 +226,7 @@ class TrialLogger:
             for tag in (keys.TAG_OUTCOME, TAG_ERROR):
                 if tag in run.data.tags:
                     client.delete_tag(run.info.run_id, tag)
-            self._logged = history_points(client, run.info.run_id, [k for k in run.data.metrics if is_step_key(k)])
+            self._logged = history_points(client, run.info.run_id, [k for k in run.data.metrics if keys.is_step_key(k)])
         self._exp_id, self.run_id = exp_id, run.info.run_id
 
     @property
@@ -322,7 +269,8 @@ class TrialLogger:
             return RecordOutcome(written, False, self.run_id)
         stats = self.tracker.call(
             upload_trial, self.tracker.client, self._exp_id, self.store, self.spec_hash, self.tracker.config.uri,
-            run_name=self.run_name, known_points=self._logged if self._trust_logged else None)
+            run_name=self.run_name, known_points=self._logged if self._trust_logged else None,
+            result=result if written else None)   # not written: the directory's earlier record is the truth
         return RecordOutcome(written, stats is not None, self.run_id)
 
     def fail(self, error: BaseException | str) -> None:
@@ -334,7 +282,7 @@ class TrialLogger:
         if not self.online:
             return
         client = self.tracker.client
-        self.tracker.call(client.set_tag, self.run_id, keys.TAG_OUTCOME, "failed")
+        self.tracker.call(client.set_tag, self.run_id, keys.TAG_OUTCOME, FAILED)
         self.tracker.call(client.set_tag, self.run_id, TAG_ERROR, text[:MAX_TAG_VALUE])
         self.tracker.call(client.set_terminated, self.run_id, "FAILED")
 

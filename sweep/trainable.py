@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping
 import torch
 from ray import tune
 
+from core import keys
 from core.callbacks import CheckpointCallback, MetricsCallback, SnapshotCallback
 from core.checkpoint import TrainState, load_state, save_state
 from core.pipeline import run_trial
@@ -23,7 +24,8 @@ from core.result import TrialResult
 from core.spec import TrialSpec
 from sweep.config import PlannedTrial
 from sweep.paths import Layout
-from sweep.tracking import Tracker, TrackingConfig
+from sweep.tracking import Tracker
+from sweep.tracking_config import TrackingConfig
 from sweep.trial_store import TrialStore
 
 CHECKPOINT_CHECK_ITERS = 200   # how often the time-gated checkpoint is considered
@@ -36,21 +38,21 @@ class TrialContext:
     root: str                       # absolute storage root, the same path on every node
     sweep: str
     tracking: TrackingConfig
-    plan: Mapping[str, tuple[str, str]]   # spec hash -> (run name, canonical spec JSON)
+    plan: Mapping[str, tuple[str, TrialSpec]]   # spec hash -> (run name, the validated spec itself)
     checkpoint_every_s: float = 60.0
     device: str = "auto"            # resources.device: placement, never part of a spec
 
     def planned(self, spec_hash: str, store: TrialStore) -> tuple[str, TrialSpec]:
         """Tune's config holds only the hash (a readable progress table); the spec comes from here."""
         if spec_hash in self.plan:
-            name, spec_json = self.plan[spec_hash]
-            return name, TrialSpec.from_json(spec_json)
+            return self.plan[spec_hash]
         # A restored Tune trial whose grid point left the sweep file: its own directory knows it.
         return store.tracking_record(spec_hash).run_name or f"trial-{spec_hash}", store.load_spec(spec_hash)
 
 
-def make_plan(trials: Iterable[PlannedTrial]) -> dict[str, tuple[str, str]]:
-    return {t.spec_hash: (t.name, t.spec.canonical_json()) for t in trials}
+def make_plan(trials: Iterable[PlannedTrial]) -> dict[str, tuple[str, TrialSpec]]:
+    """Frozen specs pickle as they are: the worker gets the spec validated once, not text to re-parse."""
+    return {t.spec_hash: (t.name, t.spec) for t in trials}
 
 
 def _placed(device: str) -> str:
@@ -99,10 +101,13 @@ def _resume_state() -> TrainState | None:
         return load_state(directory)
 
 
+SUMMARY_KEYS = (keys.eval_key("avg", "test", "acc"), keys.alpha_key("avg", "multi", "median"),
+                keys.alpha_key("avg", "multi", "min"))   # what Tune's progress table shows per trial
+
+
 def _summary(result: TrialResult) -> dict[str, Any]:
-    keys = ("eval/avg/test/acc", "alpha/avg/multi/median", "alpha/avg/multi/min")
     return {"outcome": result.status, "iteration": result.iterations,
-            **{k: result.metrics[k] for k in keys if k in result.metrics}}
+            **{k: result.metrics[k] for k in SUMMARY_KEYS if k in result.metrics}}
 
 
 def run_planned_trial(config: dict[str, Any], context: TrialContext) -> None:

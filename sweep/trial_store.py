@@ -21,26 +21,18 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
-from urllib.parse import urlsplit, urlunsplit
 
+from core.atomic import atomic_write_text
 from core.result import TrialResult
 from core.spec import TrialSpec
-from sweep import artifacts
+from sweep import snapshots, trial_plots
 from sweep.paths import Layout, TrialFiles
+from sweep.tracking_config import store_key
 
 if TYPE_CHECKING:
     import torch
 
 log = logging.getLogger("tailsweep.trials")
-# Not yet in sweep.paths.TrialFiles (the lead's contract file): the one place this name is spelled.
-
-
-def store_key(uri: str) -> str:
-    """A tracking URI as recorded in trial files: credentials stripped (they must not land on disk)."""
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc:
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 @dataclass(frozen=True)
@@ -100,18 +92,20 @@ class TrialStore:
         files = self.files(spec.spec_hash())
         text = spec.to_json()
         if files.spec.exists():
-            if TrialSpec.from_json(files.spec.read_text(encoding="utf-8")) != spec:
+            held = files.spec.read_text(encoding="utf-8")
+            # Parsed only when the text differs: a record written before a format change (train.device).
+            if held != text and TrialSpec.from_json(held) != spec:
                 raise ValueError(f"spec: {files.spec} holds a different spec for hash {spec.spec_hash()}")
             return files
-        artifacts.atomic_write_text(files.spec, text)
+        atomic_write_text(files.spec, text)
         return files
 
     def load_spec(self, spec_hash: str) -> TrialSpec:
         return TrialSpec.from_json(self.files(spec_hash).spec.read_text(encoding="utf-8"))
 
     def save_snapshot(self, spec_hash: str, tag: str, weights: Mapping[str, "torch.Tensor"]) -> Path:
-        artifacts.check_snapshot_tag(tag)
-        return artifacts.save_weights(self.files(spec_hash).weights / f"{tag}.safetensors", weights)
+        snapshots.check_snapshot_tag(tag)
+        return snapshots.save_weights(self.files(spec_hash).weights / f"{tag}.safetensors", weights)
 
     def snapshot_saver(self, spec_hash: str) -> Callable[[str, Mapping[str, "torch.Tensor"]], None]:
         """The ``fn(tag, weights)`` a ``core.callbacks.SnapshotCallback`` wants."""
@@ -120,23 +114,25 @@ class TrialStore:
         return save
 
     def load_snapshot(self, spec_hash: str, tag: str) -> dict[str, "torch.Tensor"]:
-        artifacts.check_snapshot_tag(tag)
-        return artifacts.load_weights(self.files(spec_hash).weights / f"{tag}.safetensors")
+        snapshots.check_snapshot_tag(tag)
+        return snapshots.load_weights(self.files(spec_hash).weights / f"{tag}.safetensors")
 
     def write_result(self, result: TrialResult, *, plots: bool = True) -> bool:
         """result.json, then plots, then DONE last. False (and nothing touched) if already finished:
         finished results are never overwritten."""
         spec_hash = result.spec.spec_hash()
-        files = self.write_spec(result.spec)
+        files = self.files(spec_hash)
+        if not files.spec.exists():   # a started trial's spec was checked against its directory then
+            self.write_spec(result.spec)
         if files.is_done():
             log.info("trial %s is already finished; keeping its record", spec_hash)
             return False
-        artifacts.atomic_write_text(files.result, result.to_json())
+        atomic_write_text(files.result, result.to_json())
         if plots:
-            for name, outcome in artifacts.write_plots(result, files.weights, files.plots).items():
+            for name, outcome in trial_plots.write_plots(result, files.weights, files.plots).items():
                 if outcome.startswith("error"):
                     log.warning("trial %s: plot %s failed (%s); the record is kept", spec_hash, name, outcome)
-        artifacts.atomic_write_text(files.done, json.dumps({"status": result.status, "iterations": result.iterations}))
+        atomic_write_text(files.done, json.dumps({"status": result.status, "iterations": result.iterations}))
         (files.failed).unlink(missing_ok=True)   # a retry succeeded: the trial is finished
         return True
 
@@ -148,7 +144,7 @@ class TrialStore:
             return 0
         path = files.failed
         attempts = (_read_json(path).get("attempts", 0) if path.exists() else 0) + 1
-        artifacts.atomic_write_text(path, json.dumps({"error": str(error), "attempts": attempts}, indent=1))
+        atomic_write_text(path, json.dumps({"error": str(error), "attempts": attempts}, indent=1))
         return attempts
 
     def failure(self, spec_hash: str) -> str | None:
@@ -182,7 +178,7 @@ class TrialStore:
             runs[store_key(uri)] = run_id
         record = TrackingRecord(run_name=run_name or old.run_name, runs=runs)
         if record != old:
-            artifacts.atomic_write_text(self.files(spec_hash).run_id,
+            atomic_write_text(self.files(spec_hash).run_id,
                                         json.dumps({"run_name": record.run_name, "runs": record.runs}, indent=1))
         return record
 
@@ -195,11 +191,11 @@ class TrialStore:
         path = self.files(spec_hash).synced
         marks = _read_json(path) if path.exists() else {}
         marks[store_key(uri)] = run_id
-        artifacts.atomic_write_text(path, json.dumps(marks, indent=1))
+        atomic_write_text(path, json.dumps(marks, indent=1))
 
     def clear_synced(self, spec_hash: str, uri: str) -> None:
         path = self.files(spec_hash).synced
         if path.exists():
             marks = _read_json(path)
             if marks.pop(store_key(uri), None) is not None:
-                artifacts.atomic_write_text(path, json.dumps(marks, indent=1))
+                atomic_write_text(path, json.dumps(marks, indent=1))

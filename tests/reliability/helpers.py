@@ -316,7 +316,7 @@ def is_timing(key: str) -> bool:
 
 def run_record(uri: str, run) -> dict:
     """What a finished trial's run holds, without wall-clock times: comparable across sweeps and stores."""
-    from sweep.mlflow_runs import is_step_key
+    from core.keys import is_step_key
 
     mlflow = client(uri)
     run_id = run.info.run_id

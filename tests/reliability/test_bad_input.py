@@ -79,6 +79,12 @@ SWEEP_FILES = [
      "data.root: directory not found: /nonexistent/mnist (download is off"),
     ("dataset-root-absent", edit("dataset: synthetic", "dataset: cifar10"),
      "data.root: dataset 'cifar10' needs a root folder"),
+    ("train-device-moved", edit("max_iters: 200", "max_iters: 200, device: cuda"),
+     "train.device: moved to resources.device (allowed: auto, cpu, cuda, cuda:N)"),
+    ("device-axis-moved", edit("seed: [0]", "seed: [0]\n  device: [cpu, cuda]"),
+     "grid.device: moved to resources.device (allowed: auto, cpu, cuda, cuda:N)"),
+    ("unknown-resources-device", edit("max_failures: 0", "max_failures: 0, device: tpu"),
+     "resources.device: unknown value 'tpu' (allowed: auto, cpu, cuda, cuda:N)"),
 ]
 
 
@@ -135,8 +141,8 @@ def test_every_problem_is_reported_at_once(sandbox, capsys):
     (["inspect", "empty.safetensors"], "empty.safetensors: empty file"),
     # These three were tracebacks with exit 1, the first two after writing the storage root:
     (["run", "good.yaml", "--address", "garbage", "--storage", "st"],
-     "--address: invalid value 'garbage' (allowed: auto, HOST:PORT, ray://HOST:PORT)"),
-    (["resume", "x", "--address", "host:99999"], "--address: invalid value 'host:99999'"),
+     "--address: unknown value 'garbage' (allowed: auto, HOST:PORT, ray://HOST:PORT)"),
+    (["resume", "x", "--address", "host:99999"], "--address: unknown value 'host:99999'"),
     (["run", "good.yaml", "--storage", "empty.safetensors/st"], "is not a folder (allowed: a folder path)"),
 ], ids=["missing-file", "binary-file", "cluster-without-shared-storage", "bad-tracking-flag", "resume-unknown-name",
         "status-bad-name", "inspect-truncated-safetensors", "inspect-not-a-state-dict", "inspect-torch-list",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sweep import artifacts
+from sweep import snapshots
 from sweep.cli import main
 from sweep.errors import EXIT_BAD_INPUT
 from sweep.paths import Layout, check_sweep_name
@@ -233,8 +233,8 @@ def test_trial_directories_are_hex_hashes_only(spec_hash, tmp_path):
 
 @pytest.mark.parametrize("tag", ["../final", "final/../../x", "it", "it-1", "FINAL", "avg.safetensors", ""])
 def test_snapshot_files_have_fixed_names_only(tag):
-    with pytest.raises(ValueError, match="unknown snapshot tag"):
-        artifacts.check_snapshot_tag(tag)
+    with pytest.raises(ValueError, match="tag: unknown value"):
+        snapshots.check_snapshot_tag(tag)
 
 
 @pytest.mark.parametrize("argv", [["resume", "../escape"], ["status", "../escape"], ["sync", "../escape"],

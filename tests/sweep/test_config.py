@@ -7,8 +7,8 @@ import pytest
 
 from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
 from sweep.cli import main
-from sweep.cmd_run import resolve_locations
 from sweep.config import load_sweep, parse_sweep
+from sweep.locations import resolve_locations
 from sweep.naming import fmt_number, run_name
 from tests.conftest import tiny_sweep_text
 
@@ -203,3 +203,33 @@ def test_vgg11_on_flat_synthetic_inputs_is_bad_input():
         parse(text)
     assert info.value.lines == ["s.yaml: grid.arch[1]: vgg11 needs image inputs and synthetic gives flat vectors "
                                 "(allowed with vgg11: mnist5k, mnist, cifar10; or arch fcn)"]
+
+
+@pytest.mark.parametrize("old, new, path", [
+    ("max_iters: 200", "max_iters: 200, device: cpu", "train.device"),
+    ("seed: [0]", "seed: [0]\n  device: [cuda]", "grid.device"),
+])
+def test_train_device_is_one_line_naming_resources_device(old, new, path):
+    """Placement left the spec: the old key gets one line saying where it went, not an unknown-key list."""
+    from sweep.errors import UserError
+
+    with pytest.raises(UserError) as info:
+        parse(tiny_sweep_text().replace(old, new))
+    assert info.value.lines == [f"s.yaml: {path}: moved to resources.device (allowed: auto, cpu, cuda, cuda:N)"]
+
+
+def test_a_saved_sweep_file_from_before_the_move_still_loads(tmp_path):
+    """The copy `run` saved under the root is read by resume/status/sync/report: its device moves over."""
+    from sweep.config import load_saved_sweep
+
+    text = tiny_sweep_text().replace("max_iters: 200", "max_iters: 200, device: cpu")
+    (tmp_path / "sweep.yaml").write_text(text)
+    saved = load_saved_sweep(tmp_path / "sweep.yaml")
+    assert saved.resources.device == "cpu"
+    assert [t.spec_hash for t in saved.trials] == [t.spec_hash for t in parse(tiny_sweep_text()).trials]
+
+
+def test_resources_device_places_trials_without_changing_their_identity():
+    placed = parse(tiny_sweep_text().replace("max_failures: 0", "max_failures: 0, device: cuda:1"))
+    assert placed.resources.device == "cuda:1"
+    assert [t.spec_hash for t in placed.trials] == [t.spec_hash for t in parse(tiny_sweep_text()).trials]

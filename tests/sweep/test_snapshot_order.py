@@ -3,7 +3,7 @@ from core.inspect import inspect_weights
 from core.models import build_model
 from core.spec import ModelSpec
 from core.weights_io import load_weights
-from sweep.artifacts import save_weights
+from sweep.snapshots import save_weights
 
 
 def test_vgg_snapshot_round_trips_in_module_order(tmp_path):

@@ -56,7 +56,7 @@ def snapshot(layout: Layout, uri: str | None = None) -> dict:
     out = {}
     for run in mlflow_runs.list_runs(client, exp.experiment_id):
         hist = {k: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, k))
-                for k in run.data.metrics if mlflow_runs.is_step_key(k)}
+                for k in run.data.metrics if keys.is_step_key(k)}
         arts = sorted(f.path for d in (None, "weights", "plots") for f in client.list_artifacts(run.info.run_id, d))
         out[run.info.run_id] = (run.info.run_name, run.info.status, run.data.tags[keys.TAG_SPEC_HASH],
                                 run.data.tags[keys.TAG_OUTCOME], dict(run.data.metrics), hist, arts)

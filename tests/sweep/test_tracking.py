@@ -19,7 +19,8 @@ import pytest
 
 from core import keys
 from core.result import TrialResult
-from sweep import mlflow_runs, tracking
+from core.spec import TrialSpec
+from sweep import mlflow_runs, tracking, tracking_config
 from sweep.cmd_sync import sync_sweep
 from sweep.paths import Layout
 from sweep.tracking import TrackingConfig, Tracker
@@ -94,10 +95,10 @@ def test_config_defaults_to_sqlite_under_the_root_with_absolute_artifacts(layout
     config = TrackingConfig.for_layout(layout)
     assert config.uri == layout.tracking_uri and config.artifact_root == str(layout.artifact_root)
     assert TrackingConfig.for_layout(layout, "http://127.0.0.1:5000").artifact_root is None
-    assert tracking.check_tracking_uri("sqlite:///abs/m.db") is None
-    assert tracking.check_tracking_uri("postgresql+psycopg2://u@h/db") is None
-    assert "unknown tracking URI scheme" in tracking.check_tracking_uri("ftp://x")
-    assert "sqlite:///ABSOLUTE" in tracking.check_tracking_uri("sqlite:m.db")
+    assert tracking_config.check_tracking_uri("sqlite:///abs/m.db") is None
+    assert tracking_config.check_tracking_uri("postgresql+psycopg2://u@h/db") is None
+    assert "unknown tracking URI scheme" in tracking_config.check_tracking_uri("ftp://x")
+    assert "sqlite:///ABSOLUTE" in tracking_config.check_tracking_uri("sqlite:m.db")
     with pytest.raises(ValueError, match="tracking.uri: unknown tracking URI scheme"):
         TrackingConfig("s3://bucket")
 
@@ -155,6 +156,44 @@ def test_one_run_per_trial_with_name_params_tags_metrics_and_artifacts(layout: L
     files = store.files(result.spec.spec_hash())
     assert files.is_done() and store.synced_run(result.spec.spec_hash(), layout.tracking_uri) == run.info.run_id
     assert store.tracking_record(result.spec.spec_hash()).run_id(layout.tracking_uri) == run.info.run_id
+
+
+def test_a_trial_uploads_its_result_from_memory_not_read_back_from_its_directory(layout: Layout,
+                                                                                  monkeypatch) -> None:
+    """The trial writes result.json once; the upload uses the result it holds (sync reads the directory)."""
+    tracker = Tracker(TrackingConfig.for_layout(layout))
+    tracker.ensure_experiment(SWEEP)
+    store = TrialStore(layout, SWEEP)
+    result = make_result(make_spec())
+    logger = run_trial_into(tracker, store, result)
+
+    def no_read_back(*args, **kwargs):
+        raise AssertionError("result.json read back in the process that wrote it")
+
+    monkeypatch.setattr(TrialStore, "load_result", no_read_back)
+    monkeypatch.setattr(TrialResult, "from_json", no_read_back)
+    outcome = logger.record(result)
+    assert outcome.written and outcome.uploaded
+    run = only_run(tracker.client)
+    assert run.info.status == "FINISHED" and set(run.data.metrics) >= set(result.metrics)
+    assert store.synced_run(result.spec.spec_hash(), tracker.config.uri) == run.info.run_id
+
+
+def test_the_plan_hands_each_worker_its_validated_spec_object() -> None:
+    import copy
+    import pickle
+
+    from sweep.config import PlannedTrial
+    from sweep.trainable import TrialContext, make_plan
+
+    spec = make_spec()
+    plan = make_plan([PlannedTrial(spec, spec.spec_hash(), "w16", ())])
+    context = TrialContext("/root", SWEEP, TrackingConfig("sqlite:////x.db"), plan)
+    assert pickle.dumps(context)   # what tune.with_parameters does with it
+    # deepcopy rebuilds it through the same reduce protocol as unpickling (this repo never unpickles)
+    context = copy.deepcopy(context)
+    name, planned = context.planned(spec.spec_hash(), store=None)
+    assert name == "w16" and isinstance(planned, TrialSpec) and planned == spec
 
 
 def test_more_than_a_thousand_final_metrics_are_batched(layout: Layout) -> None:
@@ -391,7 +430,7 @@ def compare_sweeps(client, sweep: str, reference: str) -> None:
         exp = client.get_experiment_by_name(name)
         out = {}
         for run in mlflow_runs.list_runs(client, exp.experiment_id):
-            step_keys = sorted(k for k in run.data.metrics if mlflow_runs.is_step_key(k))
+            step_keys = sorted(k for k in run.data.metrics if keys.is_step_key(k))
             hist = {k: [(m.step, repr(m.value)) for m in sorted(client.get_metric_history(run.info.run_id, k),
                                                                  key=lambda m: m.step)] for k in step_keys}
             arts = sorted(f.path for d in (None, "weights", "plots") for f in client.list_artifacts(run.info.run_id, d))

@@ -12,7 +12,8 @@ import torch
 from core import keys
 from core.result import TrialResult
 from core.spec import CompressSpec, ModelSpec, TrialSpec
-from sweep import artifacts
+from core import atomic
+from sweep import trial_plots
 from sweep.paths import Layout
 from sweep.trial_store import TrialStore, store_key
 
@@ -92,7 +93,7 @@ def test_snapshot_round_trip_is_exact_safetensors(store: TrialStore) -> None:
 
 @pytest.mark.parametrize("tag", ["latest", "it", "it-3", "../final", ""])
 def test_unknown_snapshot_tag_is_a_value_error(store: TrialStore, tag: str) -> None:
-    with pytest.raises(ValueError, match="tag: unknown snapshot tag"):
+    with pytest.raises(ValueError, match="tag: unknown value"):
         store.save_snapshot(make_spec().spec_hash(), tag, make_weights())
 
 
@@ -107,7 +108,7 @@ def test_write_result_writes_record_plots_and_done(store: TrialStore) -> None:
     assert store.outcome(spec.spec_hash()) == "converged"
     assert store.load_result(spec.spec_hash()) == result
     plots = sorted(p.name for p in files.plots.iterdir())
-    assert plots == sorted(artifacts.PLOT_NAMES)
+    assert plots == sorted(trial_plots.PLOT_NAMES)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in files.plots.iterdir())
     # DONE is the last file written.
     written = [files.result, *files.plots.iterdir()]
@@ -121,7 +122,7 @@ def test_crash_before_done_leaves_an_unfinished_trial(store: TrialStore, monkeyp
     def killed(*args, **kwargs):
         raise KeyboardInterrupt   # the process dies while drawing plots
 
-    monkeypatch.setattr(artifacts, "write_plots", killed)
+    monkeypatch.setattr(trial_plots, "write_plots", killed)
     with pytest.raises(KeyboardInterrupt):
         store.write_result(make_result(spec))
     assert store.files(spec.spec_hash()).result.exists()
@@ -187,14 +188,14 @@ def test_nan_metrics_round_trip(store: TrialStore) -> None:
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
     target = tmp_path / "result.json"
-    artifacts.atomic_write_text(target, "old")
+    atomic.atomic_write_text(target, "old")
 
     def half_then_fail(tmp: Path) -> None:
         tmp.write_text("half")
         raise OSError("disk full")
 
     with pytest.raises(OSError):
-        artifacts.atomic_write(target, half_then_fail)
+        atomic.atomic_write(target, half_then_fail)
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
@@ -219,23 +220,23 @@ def test_tracking_record_is_per_store_and_keeps_no_credentials(store: TrialStore
 # ---------------------------------------------------------------- plot data
 def test_heaviest_layer_ranks_by_raw_multivariate_alpha_and_slopes_with_uni() -> None:
     metrics = make_result(make_spec()).metrics
-    heavy = artifacts.heaviest_layer(metrics, "avg")
+    heavy = trial_plots.heaviest_layer(metrics, "avg")
     assert (heavy.index, heavy.alpha, heavy.variant, heavy.slope_alpha, heavy.slope_variant) == (2, 1.62, "multi", 1.5, "uni")
     only_hill = {keys.alpha_key("final", "hill", "layer0"): 1.7, keys.alpha_key("final", "hill", "layer1"): 1.4}
-    assert artifacts.heaviest_layer(only_hill, "final") == artifacts.HeavyLayer(1, 1.4, "hill", 1.4, "hill")
-    assert artifacts.heaviest_layer({"iterations": 27.0}, "avg") is None
-    assert artifacts.plot_weight_set(metrics) == "avg" and artifacts.plot_weight_set(only_hill) == "final"
+    assert trial_plots.heaviest_layer(only_hill, "final") == trial_plots.HeavyLayer(1, 1.4, "hill", 1.4, "hill")
+    assert trial_plots.heaviest_layer({"iterations": 27.0}, "avg") is None
+    assert trial_plots.plot_weight_set(metrics) == "avg" and trial_plots.plot_weight_set(only_hill) == "final"
 
 
 def test_survival_known_answer() -> None:
-    x, surv = artifacts.survival(np.array([-3.0, -1.0, 0.0, 1.0, 3.0]))
+    x, surv = trial_plots.survival(np.array([-3.0, -1.0, 0.0, 1.0, 3.0]))
     assert x.tolist() == [3.0, 3.0, 1.0, 1.0] and surv.tolist() == [0.2, 0.4, 0.6, 0.8]
 
 
 def test_survival_subsampling_keeps_the_extremes_and_the_curve() -> None:
     values = np.random.default_rng(0).standard_t(1.5, size=100_001)   # odd: no two entries tie in |v - median|
-    x, surv = artifacts.survival(values)
-    xs, ss = artifacts.survival(values, max_points=500)
+    x, surv = trial_plots.survival(values)
+    xs, ss = trial_plots.survival(values, max_points=500)
     assert 300 < xs.size <= 500
     np.testing.assert_array_equal(xs[:10], x[:10])          # the ten largest entries are all drawn
     assert xs[-1] == x[-1] and ss[-1] == surv[-1]
@@ -249,21 +250,21 @@ def test_tail_line_passes_through_exact_pareto_quantiles() -> None:
     # Pareto quantiles plus n+1 zeros (so the median is 0): the k-th largest magnitude has survival
     # k/(2n+1), proportional to x^-alpha exactly, so the drawn line must go through every tail point.
     values = np.concatenate([(n / k) ** (1 / alpha), np.zeros(n + 1)])
-    x, surv = artifacts.survival(values)
+    x, surv = trial_plots.survival(values)
     np.testing.assert_allclose(surv, k / (2 * n + 1))
-    lx, ly = artifacts.tail_line(x, surv, alpha)
+    lx, ly = trial_plots.tail_line(x, surv, alpha)
     assert lx.size == 201          # the top 10% of all entries: k/(2n+1) >= 0.1 from k = 201
     np.testing.assert_allclose(ly, surv[: lx.size], rtol=1e-9)
-    _, steeper = artifacts.tail_line(x, surv, alpha + 0.5)
+    _, steeper = trial_plots.tail_line(x, surv, alpha + 0.5)
     assert steeper[0] < ly[0] / 5      # a slope 0.5 too steep misses the extreme point by ~6x
 
 
 def test_curve_extraction_from_keys() -> None:
     result = make_result(make_spec())
-    curves = artifacts.error_curves(result.metrics, "avg")
+    curves = trial_plots.error_curves(result.metrics, "avg")
     assert sorted(curves) == [("magnitude", "median"), ("node", "median")]
     layer1 = curves[("node", "median")][1]
     assert len(layer1) == len(result.spec.compress.curve_ratios) and layer1[0] == (0.0, 1.0)
     assert [r for r, _ in layer1] == sorted(r for r, _ in layer1)
-    traj = artifacts.alpha_trajectories(result.history)
+    traj = trial_plots.alpha_trajectories(result.history)
     assert sorted(traj) == [0, 2] and traj[0][0] == (0, 2.0) and len(traj[2]) == 11

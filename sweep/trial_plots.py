@@ -1,96 +1,49 @@
-"""Files a trial leaves behind: atomic writes, safetensors weight snapshots, per-trial plots.
+"""Per-trial plots: alpha over training, pruning error curves, the heaviest layer's tail.
 
-Plots are drawn with matplotlib's object API on an Agg canvas (no pyplot state, no display), from the
+Drawn with matplotlib's object API on an Agg canvas (no pyplot state, no display), from the
 ``TrialResult`` and the saved weights only, so `tailsweep sync` or a notebook can redraw them later.
+A plot is a view, not a record: a drawing error is reported, never allowed to lose the trial.
 """
 from __future__ import annotations
 
 import math
-import os
-import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from core import keys
+from core.atomic import atomic_write
 from core.result import TrialResult
+from sweep.snapshots import load_weights
 
-if TYPE_CHECKING:   # torch is imported where weights are touched: the MLflow side never needs it
+if TYPE_CHECKING:
     import torch
 
-SNAPSHOT_TAG = re.compile(r"^(init|converged|final|avg|it[0-9]+)$")
 PLOT_NAMES = ("alpha_trajectory.png", "pruning_curves.png", "tail_histogram.png")
-
-
-# ---------------------------------------------------------------- atomic files
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` on a temporary sibling, then rename over ``path``.
-
-    A crash leaves either the old file or the new one, never half of one; readers never see a partial
-    result.json or a truncated safetensors file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-# ---------------------------------------------------------------- weights
-def check_snapshot_tag(tag: str) -> str:
-    if not isinstance(tag, str) or not SNAPSHOT_TAG.match(tag):
-        raise ValueError(f"tag: unknown snapshot tag {tag!r} (allowed: init, converged, final, avg, it<N>)")
-    return tag
-
-
-def save_weights(path: Path, weights: Mapping[str, "torch.Tensor"]) -> Path:
-    """Write a state dict as safetensors (no pickle), atomically."""
-    from safetensors.torch import save_file
-
-    from core.weights_io import order_metadata
-
-    # safetensors wants contiguous CPU tensors that share no storage.
-    tensors = {name: t.detach().to("cpu").contiguous().clone() for name, t in weights.items()}
-    # safetensors does not keep insertion order; the metadata does, so `inspect` knows which layer is last.
-    return atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=order_metadata(tensors)))
-
-
-def load_weights(path: Path) -> dict[str, "torch.Tensor"]:
-    from safetensors.torch import load_file
-
-    return load_file(str(path))
 
 
 # ---------------------------------------------------------------- plot data (pure)
 def plot_weight_set(metrics: Mapping[str, float]) -> str:
     """The weight set the plots show: 'avg' (the paper's analysed weights) when measured, else 'final'."""
-    return "avg" if any(k.startswith(("alpha/avg/", "error/avg/")) for k in metrics) else "final"
+    return "avg" if any(_measures_avg(keys.parse_key(k)) for k in metrics) else "final"
+
+
+def _measures_avg(parsed: keys.ParsedKey | None) -> bool:
+    """A capped alpha or an error curve of the 'avg' weights."""
+    return (parsed is not None and parsed.wset == "avg"
+            and (parsed.family == "error" or (parsed.family == "alpha" and not parsed.raw)))
 
 
 def alpha_trajectories(history) -> dict[int, list[tuple[int, float]]]:
     """Layer index -> [(iteration, alpha)] from the ``alpha/current/multi/layer{i}`` step metrics."""
     out: dict[int, list[tuple[int, float]]] = {}
     for step, key, value in history:
-        if key.startswith(keys.CURRENT_ALPHA_PREFIX):
-            token = key[len(keys.CURRENT_ALPHA_PREFIX):]
-            if token.startswith("layer") and token[5:].isdigit():
-                out.setdefault(int(token[5:]), []).append((int(step), float(value)))
+        parsed = keys.parse_key(key)
+        if (parsed is not None and parsed.family == "alpha" and parsed.wset == "current" and not parsed.raw
+                and parsed.variant == "multi" and parsed.layer is not None):
+            out.setdefault(parsed.layer, []).append((int(step), float(value)))
     return {i: sorted(points) for i, points in sorted(out.items())}
 
 
