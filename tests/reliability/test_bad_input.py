@@ -28,7 +28,7 @@ SWEEP_FILES = [
     ("empty-file", "", "top level: must be a mapping of sections, got an empty file"),
     ("unknown-top-key", GOOD + "gird: {}\n", "gird: unknown key; did you mean 'grid'?"),
     ("unknown-section-key", edit("model: {arch: fcn, depth: 3}", "model: {arch: fcn, depht: 3}"),
-     "model.depht: unknown key; did you mean 'depth'? (allowed: arch, depth, width)"),
+     "model.depht: unknown key; did you mean 'depth'? (allowed: arch, depth, width, parametrization)"),
     ("unknown-resources-key", edit("max_failures: 0", "max_failures: 0, max_concurent: 2"),
      "resources.max_concurent: unknown key; did you mean 'max_concurrent'?"),
     ("missing-name", edit("name: bad-input\n", ""), "name: required key missing"),
@@ -59,7 +59,7 @@ SWEEP_FILES = [
     ("unknown-dataset-in-grid", edit("seed: [0]", "seed: [0]\n  dataset: [synthetic, imagenet]").replace(
         "dataset: synthetic, ", ""), "grid.dataset[1]: unknown value 'imagenet' (allowed: mnist5k, mnist, cifar10"),
     ("unknown-method", edit("methods: [magnitude, singular, node]", "methods: [magnitude, random]"),
-     "compress.methods: unknown value 'random' (allowed: magnitude, singular, node)"),
+     "compress.methods: unknown value 'random' (allowed: magnitude, singular, node, neuron)"),
     ("ratio-above-one", edit("ratios: [0.0, 0.5]", "ratios: [0.0, 1.5]"),
      "compress.ratios: values must lie in [0, 1], got [1.5]"),
     ("ratio-below-zero", edit("ratios: [0.0, 0.5]", "ratios: [-0.1, 0.5]"),
