@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import math
 
+from typing import Mapping
+
+from core import keys
 from core.vocab import CAPPED, CONVERGED, FIT_GOOD, FIT_UNDERFIT
 
 MIN_TRAIN_ACC = 0.99   # the default threshold: final train accuracy of a capped trial
@@ -29,3 +32,12 @@ def fit_of(outcome: str, train_acc: float | None, min_train_acc: float = MIN_TRA
     if train_acc is None or not math.isfinite(train_acc) or train_acc < min_train_acc:
         return FIT_UNDERFIT
     return FIT_GOOD
+
+
+def final_train_acc(metrics: Mapping[str, float]) -> float | None:
+    """The accuracy the fit rule reads: the final weights on the whole training set."""
+    return metrics.get(keys.eval_key("final", "train", "acc"))
+
+
+def fit_of_metrics(outcome: str, metrics: Mapping[str, float], min_train_acc: float = MIN_TRAIN_ACC) -> str | None:
+    return fit_of(outcome, final_train_acc(metrics), min_train_acc)

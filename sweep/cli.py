@@ -11,6 +11,7 @@ from sweep.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UserError
 COMMANDS = {
     "inspect": "sweep.cmd_inspect",
     "sync": "sweep.cmd_sync",
+    "remeasure": "sweep.cmd_remeasure",
     "run": "sweep.cmd_run",
     "resume": "sweep.cmd_run",
     "status": "sweep.cmd_run",

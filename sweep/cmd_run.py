@@ -10,7 +10,8 @@ from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 from core.atomic import atomic_write_text
-from core.vocab import FAILED, OUTCOMES, PENDING, UNFINISHED, unknown_value
+from core.fit import MIN_TRAIN_ACC, final_train_acc, fit_of_metrics
+from core.vocab import FIT_UNDERFIT, FAILED, OUTCOMES, PENDING, UNFINISHED, unknown_value
 from sweep.config import PlannedTrial, SweepSpec, load_sweep
 from sweep.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED, UserError
 from sweep.locations import Locations, add_location_options, find_sweep, resolve_locations
@@ -195,10 +196,26 @@ def cmd_status(args: argparse.Namespace) -> int:
     counts = outcome_counts(store, [*planned, *earlier])
     print(f"sweep {sweep.name} ({loc.layout.sweep_dir(sweep.name)}): {len(planned) + len(earlier)} trials: "
           f"{_counts_line(counts)}")
+    fits = {h: _fit_columns(store, h) for h in [*planned, *earlier]}
+    underfit = sum(1 for acc, fit in fits.values() if fit == FIT_UNDERFIT)
+    if underfit:
+        print(f"  {underfit} capped trial(s) underfit: final train accuracy < {MIN_TRAIN_ACC:g}; the report leaves them "
+              "out of its statistics")
     if args.trials:
         for spec_hash in [*planned, *earlier]:
-            print(f"  {spec_hash}  {trial_outcome(store, spec_hash):10s}  {planned.get(spec_hash, '(earlier grid)')}")
+            acc, fit = fits[spec_hash]
+            acc_text = f"train acc {acc:.3f}" if acc is not None else ""
+            print(f"  {spec_hash}  {trial_outcome(store, spec_hash):10s}  {acc_text:15s}  {fit or '':8s}  "
+                  f"{planned.get(spec_hash, '(earlier grid)')}")
     return EXIT_OK
+
+
+def _fit_columns(store: TrialStore, spec_hash: str) -> tuple[float | None, str | None]:
+    """(final train accuracy, fit word) of a finished trial; (None, None) for any other."""
+    if not store.is_done(spec_hash):
+        return None, None
+    result = store.load_result(spec_hash)
+    return final_train_acc(result.metrics), fit_of_metrics(result.status, result.metrics)
 
 
 # ---- registration ---------------------------------------------------------------------------------

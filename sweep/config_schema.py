@@ -136,6 +136,8 @@ PARTS: Mapping[str, TypeAdapter] = MappingProxyType({
     "resources": TypeAdapter(Resources),
     "tracking": TypeAdapter(Tracking),
     "storage": TypeAdapter(Optional[Annotated[StrictStr, Field(min_length=1)]]),
+    # the report's defaults for this sweep (method, eps, min_train_acc, ...); analysis checks the values
+    "analysis": TypeAdapter(dict[StrictStr, Any]),
 })
 REQUIRED = ("name", "grid")
 KEYS_AT = {"": tuple(PARTS), **{n: tuple(m.model_fields) for n, m in SECTION_MODELS.items()},

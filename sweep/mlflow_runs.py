@@ -8,6 +8,7 @@ errors; ``sweep.tracking`` wraps them for the driver and the trials, tolerant of
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, TypeVar
 
 from core import keys
+from core.fit import fit_of_metrics
 from core.result import TrialResult
 from core.spec import TrialSpec
 from core.version import tailsweep_version
@@ -50,6 +52,10 @@ def run_tags(spec: TrialSpec, sweep: str, result: TrialResult | None = None) -> 
     if result is not None:
         tags[keys.TAG_OUTCOME] = result.status
         tags[keys.TAG_LAYERS] = json.dumps(list(result.layers), separators=(",", ":"))[:MAX_TAG_VALUE]
+        tags[keys.TAG_MEASURE_VERSION] = str(result.measure_version)
+        fit = fit_of_metrics(result.status, result.metrics)
+        if fit is not None:   # diverged and failed trials carry no fit
+            tags[keys.TAG_FIT] = fit
     return tags
 
 
@@ -273,3 +279,25 @@ def _upload_artifacts(client: "MlflowClient", run_id: str, files: dict[str, Path
             client.log_artifact(run_id, str(local), os.path.dirname(artifact_path) or None)
             uploaded += 1
     return uploaded
+
+
+def update_measurements(client: "MlflowClient", run: "Run", result: TrialResult, store: TrialStore,
+                        spec_hash: str) -> int:
+    """Bring an existing run up to a remeasured record: final metrics whose value changed (or that are
+    new) are logged again at the trial's last iteration, the newest value being the run's; step
+    histories are untouched; tags and artifacts follow the record. Returns how many metric points were
+    logged (0 when the run already holds these values: a repeat changes nothing)."""
+    held = run.data.metrics
+    # A stage's wall time differs on every run; a timing the run already holds is not a changed measurement.
+    changed = [(key, int(result.iterations), float(value)) for key, value in sorted(result.metrics.items())
+               if key not in held or not (_same(held[key], value) or key.startswith(keys.time_key("")))]
+    log_points(client, run.info.run_id, changed)
+    for key, value in run_tags(result.spec, run.data.tags.get(keys.TAG_SWEEP, store.sweep), result).items():
+        if run.data.tags.get(key) != value:
+            client.set_tag(run.info.run_id, key, value)
+    _upload_artifacts(client, run.info.run_id, trial_artifacts(store, spec_hash))
+    return len(changed)
+
+
+def _same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))

@@ -1,7 +1,7 @@
 """Readable run names: the varying grid axes first, then the trial's identity.
 
 ``etab8e-3-w256-s0-fcn3-mnist5k``: the MLflow run table cuts names at about 20 characters, so whatever
-differs between the runs of one sweep comes first (DESIGN.md field notes). The spec hash stays the
+differs between the runs of one sweep comes first. The spec hash stays the
 identity; a name only has to be unique within its sweep.
 """
 from __future__ import annotations
@@ -14,6 +14,8 @@ from core.spec import TrialSpec
 _MODEL_FIELDS = ("arch", "depth")
 _PREFIXES = {"eta_over_b": "etab", "batch_size": "b", "width": "w", "seed": "s"}
 _TAIL = ("eta_over_b", "width", "seed", "model", "dataset")
+_NOISE_FIELDS = {"noise": "noise", "noise_scale": "sigma", "noise_alpha": "nalpha", "noise_lr_rescale": "nlr",
+                 "noise_exclude": "nexcl", "noise_conv": "nconv"}
 
 
 def fmt_number(value: float) -> str:
@@ -49,6 +51,11 @@ def _token(spec: TrialSpec, field: str) -> str:
         return spec.data.dataset
     if field in _PREFIXES:
         return _PREFIXES[field] + _fmt(getattr(spec, field))
+    if field in _NOISE_FIELDS:   # no noise is one setting, however the grid spelled it: 'sigma0'
+        train = spec.train
+        return "sigma0" if not train.has_noise else f"{_NOISE_FIELDS[field]}{_fmt(getattr(train, field))}"
+    if field == "parametrization":
+        return "mf" if spec.model.parametrization == "mean_field" else "std"
     for section in (spec.data, spec.model, spec.train, spec.compress):
         if hasattr(section, field):
             return f"{field}{_fmt(getattr(section, field))}"

@@ -136,6 +136,17 @@ class TrialStore:
         (files.failed).unlink(missing_ok=True)   # a retry succeeded: the trial is finished
         return True
 
+    def replace_measurements(self, result: TrialResult) -> None:
+        """Rewrite a finished trial's result.json (and plots) with remeasured values: the one sanctioned
+        change of a finished record (same training, newer measurement definitions). DONE stays."""
+        files = self.files(result.spec.spec_hash())
+        if not files.is_done():
+            raise ValueError(f"spec_hash: trial {result.spec.spec_hash()} of sweep {self.sweep!r} is not finished")
+        atomic_write_text(files.result, result.to_json())
+        for name, outcome in trial_plots.write_plots(result, files.weights, files.plots).items():
+            if outcome.startswith("error"):
+                log.warning("trial %s: plot %s failed (%s); the record is kept", result.spec.spec_hash(), name, outcome)
+
     def write_failure(self, spec_hash: str, error: str) -> int:
         """Record that an attempt raised (an infrastructure fault or a bug; Ray retries it). Returns the
         number of failed attempts so far. Never touches a finished trial."""
