@@ -70,3 +70,27 @@ def test_status_sync_resume_and_report_read_records_that_hold_train_device(old_s
     assert main(["report", SWEEP, "--storage", root, "--n-boot", "20"]) == EXIT_OK
     page = Path(capsys.readouterr().out.strip())
     assert page == old_store.report_dir(SWEEP) / "index.html" and page.is_file()
+
+
+def test_status_shows_train_accuracy_and_underfit(tmp_path, capsys):
+    """A capped trial at 53% train accuracy is a finished trial, but not a fit: status says so."""
+    import dataclasses
+
+    from core import keys
+
+    layout = Layout(tmp_path / "root")
+    store = TrialStore(layout, SWEEP)
+    fits = {}
+    for width, status, acc in ((16, "capped", 0.53), (32, "converged", 1.0)):
+        result = make_result(make_spec(width=width), status=status)
+        result = dataclasses.replace(result, metrics={**result.metrics, keys.eval_key("final", "train", "acc"): acc})
+        assert store.write_result(result, plots=False)
+        fits[result.spec.spec_hash()] = (status, acc)
+    layout.sweep_file(SWEEP).write_text(SAVED)
+    assert main(["status", SWEEP, "--storage", str(layout.root), "--trials"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "1 capped trial(s) underfit" in out
+    for spec_hash, (status, acc) in fits.items():
+        line = next(line for line in out.splitlines() if spec_hash in line)
+        assert status in line and f"train acc {acc:.3f}" in line
+        assert ("underfit" in line) == (status == "capped")

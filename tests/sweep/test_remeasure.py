@@ -9,7 +9,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from core import keys
+from core.fit import fit_of_metrics
 from core.version import MEASURE_VERSION
+from core.vocab import FITS
 from sweep.cli import main
 from sweep.errors import EXIT_BAD_INPUT, EXIT_OK
 from sweep.paths import Layout
@@ -75,6 +77,7 @@ def test_remeasure_brings_an_old_store_up_to_date_in_place_and_twice_changes_not
     for run in runs:
         record = store.load_result(run.data.tags[keys.TAG_SPEC_HASH])
         assert run.data.tags[keys.TAG_MEASURE_VERSION] == str(MEASURE_VERSION)
+        assert run.data.tags[keys.TAG_FIT] == fit_of_metrics(record.status, record.metrics) in FITS
         for key in PERTURBED:
             assert run.data.metrics[key] == pytest.approx(record.metrics[key], rel=1e-12)
         assert run.data.metrics["train/loss"] == record.metrics.get("train/loss", run.data.metrics["train/loss"])
