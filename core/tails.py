@@ -2,7 +2,8 @@
 
 Methods (registry ``METHODS``):
     block_sum  Mohammadi-Mohammadpour-Ogata (2015) block-sum estimator, univariate (1-D x) or
-               multivariate (2-D x, rows are samples), the reference code's defaults (PAPER.md).
+               multivariate (2-D x, rows are samples), the reference code's defaults (docs/science.md,
+               "Tail-index estimators").
     hill       Hill: 1/H_k, H_k = mean_{i<=k} log|X|_(i) - log|X|_(k+1) (descending order statistics).
     moment     Dekkers-Einmahl-de Haan moment estimator of gamma = 1/alpha.
 
@@ -21,7 +22,7 @@ import torch
 
 from core.vocab import ALPHA_VARIANTS, ROLES, TAIL_METHODS, check_center, check_choice, check_registry
 
-# The reference code's block sizes / Hill k grid (PAPER.md).
+# The reference code's block-size candidates (docs/science.md, "Tail-index estimators").
 CANDIDATES = (2, 5, 10, 20, 50, 100, 500, 1000)
 MIN_SAMPLES = 4
 # Added inside every log, as the reference did (np.spacing(1)), so exact zeros stay finite.

@@ -1,4 +1,5 @@
-"""The one module that owns where results live under a storage root (DESIGN.md, "Where results live").
+"""The one module that owns where results live under a storage root (the trial
+directories are the source of truth; MLflow is the view).
 
     ROOT/mlflow.db                       default MLflow tracking store (SQLite)
     ROOT/artifacts/                      MLflow artifact root (absolute location)

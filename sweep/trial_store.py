@@ -1,4 +1,5 @@
-"""The trial directory protocol: the source of truth for every trial (DESIGN.md, "Where results live").
+"""The trial directory protocol: the source of truth for every trial (MLflow is
+the view, rebuilt from here by `tailsweep sync`).
 
     ROOT/sweeps/NAME/trials/HASH/
         spec.json                 the TrialSpec (written when the trial starts)

@@ -197,7 +197,7 @@ def test_prunable_fraction_analytic_laws(law, want, center):
     assert abs(prunable_fraction(x.reshape(1000, 1000), "magnitude", 0.1, center=center) - want) <= 0.005
 
 
-# The i.i.d. SαS table of PAPER.md: median relative l2 error keeping the top 10% at d = 1e4, and the
+# The i.i.d. SαS table of docs/science.md: median relative l2 error keeping the top 10% at d = 1e4, and the
 # half unit of its last printed digit.
 SAS_TABLE = [(1.5, 0.21, 0.005), (1.8, 0.51, 0.005), (1.95, 0.70, 0.005), (2.0, 0.749, 0.0005)]
 

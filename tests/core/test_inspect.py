@@ -167,7 +167,7 @@ def test_known_answers_heavy_tailed_and_gaussian_layers():
     gauss = torch.from_numpy(np.random.default_rng(0).standard_normal((512, 512)))
     report = inspect_weights({"a.weight": heavy, "b.weight": gauss, "c.weight": torch.randn(10, 64)})
     a, b = report.layers[0], report.layers[1]
-    assert abs(a.alphas["multi"].alpha_raw - 1.5) <= 3 * 0.040  # PAPER.md: per-draw sd 0.040
+    assert abs(a.alphas["multi"].alpha_raw - 1.5) <= 3 * 0.040  # docs/science.md: per-draw sd 0.040
     assert abs(a.alphas["uni"].alpha_raw - 1.5) <= 0.03
     assert abs(b.alphas["multi"].alpha - 2.0) <= 0.03 and b.alphas["multi"].alpha <= 2.0
     assert abs(b.prunable["magnitude"] - 0.2653) <= 0.005  # analytic Gaussian value at eps = 0.1

@@ -1,4 +1,4 @@
-"""core/ must import and run without Ray or MLflow (DESIGN.md: arrows point sweep -> core only)."""
+"""core/ must import and run without Ray or MLflow (arrows point sweep -> core only)."""
 import subprocess
 import sys
 import textwrap

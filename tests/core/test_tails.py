@@ -13,7 +13,7 @@ from core.tails import METHODS, TailEstimate, _median_torch, block_sizes, estima
 
 N = 100_000
 STABLE_ALPHAS = (1.2, 1.5, 1.8, 1.95)
-# Per-draw sd of the multivariate estimate on 2048x512 i.i.d. SaS entries (PAPER.md, 12 draws).
+# Per-draw sd of the multivariate estimate on 2048x512 i.i.d. SaS entries (docs/science.md, 12 draws).
 MULTI_SD = {1.5: 0.040, 1.7: 0.034, 1.9: 0.026}
 
 
@@ -158,7 +158,7 @@ def test_hill_and_moment_on_student_t():
     assert abs(estimate_alpha(t15, "moment", k=10_000, cap=None).alpha_raw - 1.5) <= 0.08
     t3 = np.random.default_rng(9).standard_t(3.0, N)
     assert abs(estimate_alpha(t3, "hill", k=1000, cap=None).alpha_raw - 3.0) <= 0.3
-    # Block sum is built for stable laws and reads Student-t(1.5) lower (PAPER.md: 1.32 vs 1.50).
+    # Block sum is built for stable laws and reads Student-t(1.5) lower (docs/science.md: 1.32 vs 1.50).
     assert estimate_alpha(t15).alpha_raw < 1.42
 
 

@@ -7,7 +7,7 @@ path, not a simulation. The sweep must end with a clear message and exit 1, and 
 --restart-errored` (Tuner.restore(restart_errored=True)), with the threshold back to normal, must finish it.
 
 Tuner.fit() raising: Ray 2.60 turns a memory-monitor kill into a trial error; an older Ray crashed the
-whole fit() (DESIGN.md field notes). That crash is injected the only deterministic way: a Tune callback
+whole fit() (seen with older Ray versions). That crash is injected the only deterministic way: a Tune callback
 (armed by a file, because Tuner.restore brings callbacks back) raises inside Tune's control loop
 mid-training. `tailsweep run` must say what stopped it in one line and exit 1; `tailsweep resume`
 continues the trials from their checkpoints."""
