@@ -20,11 +20,19 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="report folder (index.html, figures/, tables/)")
     parser.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI to read the sweep from")
     parser.add_argument("--wset", choices=vocab.WEIGHT_SETS, help="weight set (default: avg when logged)")
-    parser.add_argument("--variant", default="multi", choices=vocab.ALPHA_VARIANTS,
-                        help="alpha estimator variant (default: multi)")
-    parser.add_argument("--method", default="magnitude", choices=vocab.PRUNE_METHODS,
+    # Defaults are None: a flag not given falls back to the sweep file's `analysis:` section, then to
+    # AnalysisOptions (analysis.options.options_for).
+    parser.add_argument("--variant", choices=vocab.ALPHA_VARIANTS, help="alpha estimator variant (default: multi)")
+    parser.add_argument("--method", choices=vocab.PRUNE_METHODS,
                         help="pruning method of the headline claims (default: magnitude)")
-    parser.add_argument("--n-boot", type=int, default=1000, metavar="N", help="bootstrap resamples (default: 1000)")
+    parser.add_argument("--center", choices=vocab.CENTERS,
+                        help="centring of the pruning curves (default: median when logged; neuron is always none)")
+    parser.add_argument("--eps", type=float, metavar="X", help="tolerance of the prunable fraction (default: 0.1)")
+    parser.add_argument("--min-train-acc", type=float, metavar="X",
+                        help="capped trials below this final train accuracy are underfit and excluded (default: 0.99)")
+    parser.add_argument("--min-trials", type=int, metavar="N",
+                        help="fewer usable trials make a claim inconclusive (default: 5)")
+    parser.add_argument("--n-boot", type=int, metavar="N", help="bootstrap resamples (default: 1000)")
 
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +58,14 @@ def check_out_dir(path: Path, flag: str = "--out") -> Path:
     return path
 
 
+FLAG_OPTIONS = ("wset", "variant", "method", "center", "eps", "min_train_acc", "min_trials", "n_boot")
+
+
+def flag_options(args: argparse.Namespace) -> dict:
+    """The AnalysisOptions fields given on the command line (absent ones are left to the sweep file)."""
+    return {name: getattr(args, name, None) for name in FLAG_OPTIONS if getattr(args, name, None) is not None}
+
+
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
@@ -57,12 +73,13 @@ def _progress(line: str) -> None:
 def run_report(args: argparse.Namespace, *, tracking_uri: str | None, default_out: Path,
                sweep_file: str | None = None) -> int:
     """Load (MLflow or bundle), write the report, print the HTML path on stdout."""
-    from analysis.options import AnalysisOptions
+    from analysis.options import AnalysisOptions, options_for
     from analysis.report import write_report
 
     check_report_source(args)
+    flags = flag_options(args)
     try:
-        options = AnalysisOptions(wset=args.wset, variant=args.variant, method=args.method, n_boot=args.n_boot)
+        AnalysisOptions(**flags)   # a bad flag fails before any loading
     except ValueError as err:
         raise AnalysisInputError(str(err)) from None
     out = check_out_dir(Path(args.out).expanduser() if args.out else default_out)
@@ -79,6 +96,10 @@ def run_report(args: argparse.Namespace, *, tracking_uri: str | None, default_ou
         _progress(f"report: reading sweep {args.name!r} from {tracking_uri}")
         data = load_sweep(tracking_uri, args.name, sweep_file=sweep_file,
                           progress=lambda m: _progress(f"report: {m}"))
+    try:   # flag > the sweep file's `analysis:` section > default
+        options = options_for(data.meta.get("sweep_file"), flags)
+    except ValueError as err:
+        raise AnalysisInputError(f"sweep file: {err}") from None
     page = write_report(data, out, options, progress=_progress)
     print(page)
     return 0

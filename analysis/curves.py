@@ -1,10 +1,17 @@
 """Aggregations behind the report's figures: DataFrames in, DataFrames out (no loading, no plotting).
 
 Every function takes a SweepData and resolved AnalysisOptions (see ``analysis.options.resolve_options``); only usable
-trials (converged or capped) enter. Column names: ``analysis.schema`` plus the ones documented below.
+trials (trained and fitting, ``analysis.usable``) enter. Column names: ``analysis.schema`` plus the ones
+documented below.
+
+Families. A family is keyed by everything but the swept science axes (eta/b, batch, width, seed): the
+architecture, dataset and depth, the parametrization and the iterate-noise settings, so sigma = 0 and
+sigma = 0.05 never pool. Runs made before a field existed read as its default (noise none, parametrization
+standard); noise 'none' and noise_scale 0 are the same plain SGD, whatever the other noise fields say.
 """
 from __future__ import annotations
 
+import ast
 import math
 
 import numpy as np
@@ -14,29 +21,87 @@ from analysis import schema
 from analysis.data import SweepData
 from analysis.options import AnalysisOptions
 from analysis.reference import StableReference
-from analysis.stats import slope_estimate
-from core import keys, vocab
+from analysis.stats import replicate_estimate, within_slope
+from core import fit, keys, vocab
+from core.spec import ModelSpec, TrainSpec
 
 KAPPA, GROUP_LABEL, LOG_WIDTH = "kappa", "group", "log_width"
+BASE_LABEL, NOISE_LABEL = "base_group", "noise_setting"   # the family without its noise; the noise alone
+NOISELESS = "none"                                         # NOISE_LABEL of plain SGD
 DENSE_ACC, REL_ACC, GEN_ERROR = "dense_acc", "rel_acc", "gen_error"
+PRUNABLE_NON_LAST = "prunable_non_last"   # a trial's mean prunable fraction over its non-last layers
 AXES = (schema.RUN, schema.ARCH, schema.DATASET, schema.DEPTH, schema.ETA_B, schema.BATCH, schema.WIDTH, schema.SEED)
 
+_TRAIN_DEFAULTS, _MODEL_DEFAULTS = TrainSpec(), ModelSpec()   # what a run without the param was trained with
 
-def group_label(row: pd.Series | dict) -> str:
-    """'fcn depth 3 / mnist5k', 'vgg11 / cifar10'."""
+
+def _exclude_set(value) -> tuple[str, ...]:
+    if isinstance(value, str):   # params come back as text: "['first_conv', 'last']"
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return (value,)
+    return tuple(sorted(str(v) for v in value)) if isinstance(value, (list, tuple)) else ()
+
+
+def _given(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def noise_label(row: pd.Series | dict) -> str:
+    """'none', or 'noise=row σ=0.05' plus every noise field that differs from its default (so the
+    label tells every distinct setting apart): 'noise=entry σ=0.02 α=1.5 no lr rescale'."""
+    noise = row.get(schema.NOISE)
+    noise = str(noise) if _given(noise) else _TRAIN_DEFAULTS.noise
+    scale = row.get(schema.NOISE_SCALE)
+    if noise == vocab.NOISE_NONE or not _given(scale) or float(scale) == 0:
+        return NOISELESS
+    parts = [f"noise={noise}", f"σ={float(scale):g}"]
+    alpha = row.get(schema.NOISE_ALPHA)
+    if _given(alpha) and float(alpha) != _TRAIN_DEFAULTS.noise_alpha:
+        parts.append(f"α={float(alpha):g}")
+    rescale = row.get(schema.NOISE_LR_RESCALE)
+    if _given(rescale) and bool(rescale) != _TRAIN_DEFAULTS.noise_lr_rescale:
+        parts.append("no lr rescale" if _TRAIN_DEFAULTS.noise_lr_rescale else "lr rescale")
+    exclude = row.get(schema.NOISE_EXCLUDE)
+    if _given(exclude) and _exclude_set(exclude) != _exclude_set(_TRAIN_DEFAULTS.noise_exclude):
+        parts.append("exclude=" + (",".join(_exclude_set(exclude)) or "nothing"))
+    conv = row.get(schema.NOISE_CONV)
+    if _given(conv) and str(conv) != _TRAIN_DEFAULTS.noise_conv:
+        parts.append(f"conv={conv}")
+    return " ".join(parts)
+
+
+def base_label(row: pd.Series | dict) -> str:
+    """'fcn depth 3 / mnist5k', 'vgg11 / cifar10', 'fcn depth 2 / mnist5k / mean_field'."""
     depth = row.get(schema.DEPTH)
     arch = str(row.get(schema.ARCH))
     if depth is not None and not pd.isna(depth):
         arch = f"{arch} depth {int(depth)}"
-    return f"{arch} / {row.get(schema.DATASET)}"
+    label = f"{arch} / {row.get(schema.DATASET)}"
+    parametrization = row.get(schema.PARAMETRIZATION)
+    if _given(parametrization) and str(parametrization) != _MODEL_DEFAULTS.parametrization:
+        label += f" / {parametrization}"
+    return label
 
 
-def trial_axes(data: SweepData, usable_only: bool = True) -> pd.DataFrame:
-    """One row per trial: the grid coordinates, outcome and a readable group label."""
-    trials = data.usable_trials() if usable_only else data.trials
+def group_label(row: pd.Series | dict) -> str:
+    """The family: its base label, then its noise setting when there is noise
+    ('fcn depth 2 / mnist5k / noise=row σ=0.05')."""
+    noise = noise_label(row)
+    return base_label(row) if noise == NOISELESS else f"{base_label(row)} / {noise}"
+
+
+def trial_axes(data: SweepData, usable_only: bool = True, min_train_acc: float = fit.MIN_TRAIN_ACC) -> pd.DataFrame:
+    """One row per trial: the grid coordinates, outcome and the family's labels (group, base, noise)."""
+    trials = data.usable_trials(min_train_acc) if usable_only else data.trials
     out = pd.DataFrame({c: trials[c] if c in trials.columns else np.nan for c in AXES})
     out[schema.OUTCOME] = trials[schema.OUTCOME]
-    out[GROUP_LABEL] = [group_label(r) for r in out.to_dict("records")]
+    family = trials.reindex(columns=[schema.ARCH, schema.DATASET, schema.DEPTH, schema.PARAMETRIZATION,
+                                     *schema.NOISE_COLUMNS]).to_dict("records")
+    out[BASE_LABEL] = [base_label(r) for r in family]
+    out[NOISE_LABEL] = [noise_label(r) for r in family]
+    out[GROUP_LABEL] = [group_label(r) for r in family]
     return out.reset_index(drop=True)
 
 
@@ -67,8 +132,10 @@ def trial_alpha(data: SweepData, o: AnalysisOptions, which: str = "median", raw:
 
 
 def alpha_vs_eta(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
-    """Alpha (each aggregate and layer role, capped and raw) per (group, width, eta/b): mean, std, n."""
-    axes = trial_axes(data)
+    """Alpha (each aggregate and layer role, capped and raw) per (group, width, eta/b): mean, std, n (seeds).
+
+    The alpha-vs-eta/b and the alpha-vs-width figures both read it."""
+    axes = trial_axes(data, min_train_acc=o.min_train_acc)
     frames = []
     for which in vocab.AGGREGATES + tuple(f"role_{r}" for r in vocab.ROLES):
         for raw in (False, True):
@@ -81,23 +148,29 @@ def alpha_vs_eta(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
     return out.rename(columns={"count": "n"})
 
 
+def _at_center(frame: pd.DataFrame, o: AnalysisOptions) -> pd.Series:
+    """Rows measured at the centring each method is read at (o.center_for: 'neuron' is uncentred)."""
+    wanted = {m: o.center_for(m) for m in frame[schema.METHOD].dropna().unique()}
+    return frame[schema.CENTER] == frame[schema.METHOD].map(wanted)
+
+
 def layer_points(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
     """Usable trial x layer x method: alpha, alpha_raw and the prunable fraction at o.eps."""
     p = data.prunable
-    p = p[(p[schema.WSET] == o.wset) & (p[schema.CENTER] == o.center) & _near(p[schema.EPS], o.eps)]
+    p = p[(p[schema.WSET] == o.wset) & _at_center(p, o) & _near(p[schema.EPS], o.eps)]
     merged = layer_alphas(data, o).merge(p[[schema.RUN, schema.LAYER, schema.METHOD, schema.PRUNABLE]], on=[schema.RUN, schema.LAYER])
-    return trial_axes(data).merge(merged, on=schema.RUN)
+    return trial_axes(data, min_train_acc=o.min_train_acc).merge(merged, on=schema.RUN)
 
 
 def error_points(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
     """Usable trial x layer x method x kept fraction kappa: relative error, with the layer's alpha."""
     e = data.errors
-    e = e[(e[schema.WSET] == o.wset) & (e[schema.CENTER] == o.center) & _near(e[schema.RATIO], o.ratios)]
+    e = e[(e[schema.WSET] == o.wset) & _at_center(e, o) & _near(e[schema.RATIO], o.ratios)]
     e = e.assign(**{KAPPA: (1.0 - e[schema.RATIO]).round(6)})
     alphas = layer_alphas(data, o)[[schema.RUN, schema.LAYER, schema.ALPHA, schema.ALPHA_RAW]]
     columns = [schema.RUN, schema.LAYER, schema.ROLE, schema.N_ENTRIES, schema.METHOD, KAPPA, schema.ERROR]
     merged = e[columns].merge(alphas, on=[schema.RUN, schema.LAYER], how="left")
-    return trial_axes(data).merge(merged, on=schema.RUN)
+    return trial_axes(data, min_train_acc=o.min_train_acc).merge(merged, on=schema.RUN)
 
 
 def per_trial_role(points: pd.DataFrame, value: str, extra: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -143,24 +216,35 @@ def with_reference(curve: pd.DataFrame, reference: StableReference, kind: str) -
     return curve.assign(**cols)
 
 
+def width_slope(frame: pd.DataFrame, y: str, within: tuple[str, ...] = ()) -> float:
+    """OLS slope of y on ln(width) with a fixed effect per ``within`` group; NaN without width spread."""
+    clean = frame[np.isfinite(frame[y].astype(float))]
+    if len(clean) < 2:
+        return math.nan
+    groups = clean.groupby(list(within), dropna=False, sort=False).ngroup().to_numpy() if within else None
+    return float(within_slope(np.log(clean[schema.WIDTH].to_numpy(float)), clean[y].to_numpy(float), groups)[0])
+
+
 def error_slopes(points: pd.DataFrame, o: AnalysisOptions) -> pd.DataFrame:
-    """Slope of relative error vs ln(width) per (group, eta/b, method, role, kappa), trial-bootstrap CI."""
+    """Slope of relative error vs ln(width) per (group, eta/b, method, role, kappa): computed once per
+    replicate (seed), interval across replicates (``stats.replicate_estimate``: none with fewer than 3
+    replicates, fewer than o.min_trials trials or fewer than 3 widths)."""
     trials = per_trial_role(points, schema.ERROR, (KAPPA,))
-    trials = trials.assign(**{LOG_WIDTH: np.log(trials[schema.WIDTH].astype(float))})
     rows = []
     by = [GROUP_LABEL, schema.ARCH, schema.DATASET, schema.DEPTH, schema.ETA_B, schema.METHOD, schema.ROLE, KAPPA]
     for key, frame in trials.groupby(by, dropna=False):
-        est = slope_estimate(frame, LOG_WIDTH, schema.ERROR, cluster=schema.RUN, n_boot=o.n_boot, level=o.level, seed=o.seed)
-        rows.append(dict(zip(by, key), slope=est.value, low=est.low, high=est.high, n_trials=est.n_clusters,
-                         n_widths=frame[schema.WIDTH].nunique(), alpha=frame["alpha"].mean()))
-    return pd.DataFrame(rows, columns=by + ["slope", "low", "high", "n_trials", "n_widths", "alpha"])
+        est = replicate_estimate(frame, lambda part: width_slope(part, schema.ERROR), axis=schema.WIDTH,
+                                 min_trials=o.min_trials, level=o.level)
+        rows.append(dict(zip(by, key), slope=est.value, low=est.low, high=est.high, n_trials=est.n_trials,
+                         n_replicates=est.n_replicates, n_widths=est.n_levels, alpha=frame["alpha"].mean()))
+    return pd.DataFrame(rows, columns=by + ["slope", "low", "high", "n_trials", "n_replicates", "n_widths", "alpha"])
 
 
 def accuracy_points(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
     """Usable trial x method x ratio: pruned accuracy (absolute and relative to dense), trial alpha,
     remaining-parameter ratio and (singular) the fraction of singular values removed."""
     r = data.ratios[data.ratios[schema.WSET] == o.wset]
-    axes = trial_axes(data)
+    axes = trial_axes(data, min_train_acc=o.min_train_acc)
     axes[schema.ALPHA] = axes[schema.RUN].map(trial_alpha(data, o, "median")).astype(float)
     dense_key = keys.eval_key(o.wset, "test", "acc")
     dense = data.trials.set_index(schema.RUN)[dense_key] if dense_key in data.trials.columns else pd.Series(dtype=float)
@@ -178,13 +262,16 @@ def retained_accuracy(acc: pd.DataFrame, method: str) -> pd.DataFrame:
 
 
 def gap_points(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
-    """Per usable trial: alpha (median over layers), mean prunable fraction over layers (o.method, o.eps),
-    gap (test - train) of accuracy and loss, and gen_error = train acc - test acc."""
-    axes = trial_axes(data)
+    """Per usable trial: alpha (median over layers), mean prunable fraction over layers (o.method, o.eps)
+    and over the non-last layers only, gap (test - train) of accuracy and loss, and gen_error = train acc
+    - test acc."""
+    axes = trial_axes(data, min_train_acc=o.min_train_acc)
     axes[schema.ALPHA] = axes[schema.RUN].map(trial_alpha(data, o, "median")).astype(float)
     lp = layer_points(data, o)
-    prunable = lp[lp[schema.METHOD] == o.method].groupby(schema.RUN)[schema.PRUNABLE].mean()
-    axes[schema.PRUNABLE] = axes[schema.RUN].map(prunable).astype(float)
+    lp = lp[lp[schema.METHOD] == o.method]
+    axes[schema.PRUNABLE] = axes[schema.RUN].map(lp.groupby(schema.RUN)[schema.PRUNABLE].mean()).astype(float)
+    non_last = lp[lp[schema.ROLE] != "last"].groupby(schema.RUN)[schema.PRUNABLE].mean()
+    axes[PRUNABLE_NON_LAST] = axes[schema.RUN].map(non_last).astype(float)
     trials = data.trials.set_index(schema.RUN)
     for what in ("acc", "loss"):
         key = keys.gap_key(o.wset, what)
@@ -204,3 +291,13 @@ def alpha_trajectories(data: SweepData) -> pd.DataFrame:
     """Step table rows of the current-weights alpha per layer, with each trial's grid coordinates."""
     steps = data.steps[data.steps[schema.KEY].str.startswith(keys.CURRENT_ALPHA_PREFIX)]
     return trial_axes(data, usable_only=False).merge(steps, on=schema.RUN)
+
+
+def noise_width_curves(gap: pd.DataFrame) -> pd.DataFrame:
+    """Mean prunable fraction over non-last layers vs width, one curve per noise setting of each base
+    family and eta/b: mean, std and n over seeds (from ``gap_points``)."""
+    by = [BASE_LABEL, NOISE_LABEL, GROUP_LABEL, schema.ETA_B, schema.WIDTH]
+    finite = gap[np.isfinite(gap[PRUNABLE_NON_LAST].astype(float))] if len(gap) else gap
+    return finite.groupby(by, dropna=False).agg(
+        mean=(PRUNABLE_NON_LAST, "mean"), std=(PRUNABLE_NON_LAST, "std"), n=(PRUNABLE_NON_LAST, "count"),
+    ).reset_index() if len(finite) else pd.DataFrame(columns=by + ["mean", "std", "n"])

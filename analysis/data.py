@@ -8,7 +8,8 @@ from typing import Any, Mapping
 import pandas as pd
 
 from analysis import schema
-from core import vocab
+from analysis.usable import trial_usability
+from core import fit, vocab
 
 _LAYER_ROW = (schema.RUN, schema.WSET, schema.LAYER, schema.ROLE, schema.N_ENTRIES)   # per-layer tables start so
 
@@ -55,6 +56,6 @@ class SweepData:
     def table(self, name: str) -> pd.DataFrame:
         return getattr(self, vocab.check_choice("table", name, TABLES))
 
-    def usable_trials(self) -> pd.DataFrame:
-        """Trials whose final metrics enter the statistics (converged or capped)."""
-        return self.trials[self.trials[schema.OUTCOME].isin(vocab.TRAINED_OUTCOMES)]
+    def usable_trials(self, min_train_acc: float = fit.MIN_TRAIN_ACC) -> pd.DataFrame:
+        """Trials whose final metrics enter the statistics: trained and fitting (analysis.usable)."""
+        return self.trials[trial_usability(self.trials, min_train_acc)[schema.USABLE].to_numpy()]

@@ -2,7 +2,8 @@
 
 A sweep is a Cartesian product (sweep.config), so inside each (arch, dataset, depth) family the grid is
 the product of the observed eta/b, batch size, width and seed values; a cell of that product with no
-run is counted as missing, a run without an outcome tag as incomplete. When the sweep file is known, its
+run is counted as missing, a run without an outcome tag as incomplete, and a capped trial that does not
+fit (analysis.usable) as underfit instead of capped, so the categories are disjoint. When the sweep file is known, its
 grid (the product of its axis lengths) also fixes the expected total, which catches axis values that
 have no run at all.
 """
@@ -18,9 +19,12 @@ import yaml
 from analysis import schema
 from analysis.curves import GROUP_LABEL, trial_axes
 from analysis.data import SweepData
-from core import vocab
+from analysis.usable import trial_usability
+from core import fit, vocab
 
-OUTCOME_COLUMNS = vocab.OUTCOMES + (vocab.INCOMPLETE, vocab.MISSING)
+# One column per disjoint category of a grid cell; 'underfit' sits beside the capped trials it comes from.
+OUTCOME_COLUMNS = (vocab.CONVERGED, vocab.CAPPED, vocab.FIT_UNDERFIT, vocab.DIVERGED, vocab.FAILED,
+                   vocab.INCOMPLETE, vocab.MISSING)
 
 
 def _cell(values) -> tuple:
@@ -28,9 +32,17 @@ def _cell(values) -> tuple:
     return tuple(None if isinstance(v, float) and np.isnan(v) else v for v in values)
 
 
-def grid_cells(data: SweepData) -> pd.DataFrame:
-    """One row per (family, eta/b, width) cell: trial counts per outcome, 'missing' included."""
+def cell_categories(data: SweepData, min_train_acc: float = fit.MIN_TRAIN_ACC) -> pd.Series:
+    """Each trial's category (an OUTCOME_COLUMNS word), in trials order: its outcome, or 'underfit'."""
+    fits = trial_usability(data.trials, min_train_acc)[schema.FIT].to_numpy()
+    return pd.Series([vocab.FIT_UNDERFIT if outcome == vocab.CAPPED and word == vocab.FIT_UNDERFIT else outcome
+                      for outcome, word in zip(data.trials[schema.OUTCOME], fits)], dtype=object)
+
+
+def grid_cells(data: SweepData, min_train_acc: float = fit.MIN_TRAIN_ACC) -> pd.DataFrame:
+    """One row per (family, eta/b, width) cell: trial counts per category, 'missing' included."""
     axes = trial_axes(data, usable_only=False)
+    axes[schema.OUTCOME] = cell_categories(data, min_train_acc).to_numpy()
     rows = []
     for label, family in axes.groupby(GROUP_LABEL, sort=True):
         present: dict[tuple, list[str]] = {}
@@ -61,13 +73,14 @@ def expected_trials(sweep_file: str | None) -> int | None:
     return math.prod(len(v) for v in grid.values())
 
 
-def outcome_counts(data: SweepData) -> pd.DataFrame:
-    """Per family and in total: how many trials converged, capped, diverged, failed, incomplete, missing.
+def outcome_counts(data: SweepData, min_train_acc: float = fit.MIN_TRAIN_ACC) -> pd.DataFrame:
+    """Per family and in total: how many trials converged, capped (and fit), underfit, diverged, failed,
+    incomplete, missing.
 
     The 'all' row's missing count is the sweep file's expected total minus the runs when the file is
     known and asks for more, else the sum of the families' missing cells.
     """
-    cells = grid_cells(data)
+    cells = grid_cells(data, min_train_acc)
     per_family = cells.groupby(GROUP_LABEL)[list(OUTCOME_COLUMNS)].sum().reset_index()
     total = pd.DataFrame([{GROUP_LABEL: "all", **per_family[list(OUTCOME_COLUMNS)].sum().to_dict()}])
     out = pd.concat([per_family, total], ignore_index=True)

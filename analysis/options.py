@@ -1,14 +1,16 @@
 """AnalysisOptions: every choice the curves, claims and report make, fixed before looking at data;
-``resolve_options`` fills the two that depend on what the runs logged (weight set, centring)."""
+``resolve_options`` fills the two that depend on what the runs logged (weight set, centring);
+``options_from_sweep_file`` reads a sweep file's ``analysis:`` section (the report's defaults for that
+sweep) and ``options_for`` layers them: command-line flag > sweep file > AnalysisOptions default."""
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 from analysis import schema
-from core import vocab
+from core import fit, vocab
 
 if TYPE_CHECKING:   # data.py imports pandas; options must stay importable by the light CLI
     from analysis.data import SweepData
@@ -29,9 +31,13 @@ class AnalysisOptions:
 
     wset: weight set for alpha and pruning (None: 'avg' when present, else 'final'); variant: the alpha
     estimator variant; method: the pruning method of the headline claims; kappas: kept fractions for
-    error-vs-width (kappa = 1 - removed ratio); eps: tolerance of the prunable fraction; heavy_alpha:
-    layers with alpha below it count as heavy-tailed in the width claim (fixed, not tuned); min_trials:
-    fewer usable trials make a claim inconclusive; n_boot / level / seed: the bootstrap.
+    error-vs-width (kappa = 1 - removed ratio); eps: tolerance of the prunable fraction; min_train_acc:
+    a capped trial with a lower final train accuracy is underfit and enters no statistic; heavy_alpha:
+    the alpha below which a layer counts as heavy-tailed, drawn on the alpha-vs-width figure and named in
+    the width claim's note (no claim filters on it: a family whose alphas all sit near 2 gets its
+    verdict from data); min_trials: fewer usable trials make a claim inconclusive (and, for statistics
+    across cells, give no interval); level: of the intervals across replicates; n_boot / seed: the
+    trial bootstrap of the statistics helpers, and seed also seeds the reference simulation.
     """
 
     wset: str | None = None
@@ -40,6 +46,7 @@ class AnalysisOptions:
     center: str | None = None          # None: 'median' when present, else whatever the runs logged
     kappas: tuple[float, ...] = (0.1, 0.2)
     eps: float = 0.1
+    min_train_acc: float = fit.MIN_TRAIN_ACC
     heavy_alpha: float = 1.9
     min_trials: int = 5
     n_boot: int = 1000
@@ -59,7 +66,8 @@ class AnalysisOptions:
         _fraction_tuple("kappas", self.kappas)
         if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not 0 < self.eps < 1:
             raise ValueError(f"eps: must lie in (0, 1), got {self.eps!r}")
-        if not isinstance(self.heavy_alpha, (int, float)) or not math.isfinite(self.heavy_alpha):
+        fit.check_min_train_acc(self.min_train_acc)
+        if isinstance(self.heavy_alpha, bool) or not isinstance(self.heavy_alpha, (int, float)) or not math.isfinite(self.heavy_alpha):
             raise ValueError(f"heavy_alpha: must be a finite number, got {self.heavy_alpha!r}")
         for name in ("min_trials", "n_boot", "ref_draws", "ref_max_items", "ref_budget"):
             value = getattr(self, name)
@@ -68,10 +76,63 @@ class AnalysisOptions:
         if not 0 < self.level < 1:
             raise ValueError(f"level: must lie in (0, 1), got {self.level!r}")
 
+    def center_for(self, method: str) -> str:
+        """The centring a method's rows are read at: the chosen one when the method is measured with it,
+        else the method's only one ('neuron' is measured uncentred: core.compress.method_centers)."""
+        centers = _method_centers(method)
+        return self.center if self.center in centers else centers[0]
+
     @property
     def ratios(self) -> tuple[float, ...]:
         """The removed fractions (error-curve ratios) that the kept fractions correspond to."""
         return tuple(round(1.0 - kappa, 6) for kappa in self.kappas)
+
+
+def _method_centers(method: str) -> tuple[str, ...]:
+    from core.compress import method_centers   # imports torch: only when a report resolves centring
+
+    return tuple(method_centers(method))
+
+
+# The sweep file's `analysis:` fields (a subset of AnalysisOptions: the choices a sweep's author fixes).
+SWEEP_FILE_FIELDS = ("method", "eps", "min_train_acc", "center", "variant", "wset", "kappas", "heavy_alpha",
+                     "min_trials")
+
+
+def options_from_sweep_file(text: str | None) -> dict[str, Any]:
+    """The validated ``analysis:`` section of a sweep file's YAML text, as AnalysisOptions keyword arguments
+    ({} when the file or the section is absent). Raises ValueError naming ``analysis.<field>``."""
+    if not text:
+        return {}
+    import yaml   # only when a sweep file is read
+
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ValueError(f"sweep file: not valid YAML ({str(err).splitlines()[0]})") from None
+    section = document.get("analysis") if isinstance(document, dict) else None
+    if section is None:
+        return {}
+    if not isinstance(section, dict):
+        raise ValueError(f"analysis: must be a mapping of {', '.join(SWEEP_FILE_FIELDS)}, got {section!r}")
+    values: dict[str, Any] = {}
+    for name, value in section.items():
+        if name not in SWEEP_FILE_FIELDS:
+            raise ValueError(f"analysis.{name}: unknown field (allowed: {', '.join(SWEEP_FILE_FIELDS)})")
+        values[name] = tuple(value) if name == "kappas" and isinstance(value, list) else value
+    for name, value in values.items():   # each field alone, so the message names the one that is wrong
+        try:
+            AnalysisOptions(**{name: value})
+        except ValueError as err:
+            raise ValueError(f"analysis.{err}") from None
+    return values
+
+
+def options_for(sweep_file: str | None, flags: Mapping[str, Any] | None = None) -> AnalysisOptions:
+    """AnalysisOptions from the command-line flags given (None: not given), then the sweep file's
+    ``analysis:`` section, then the defaults."""
+    given = {k: v for k, v in (flags or {}).items() if v is not None}
+    return AnalysisOptions(**{**options_from_sweep_file(sweep_file), **given})
 
 
 def _present(data: SweepData, column: str) -> set[str]:

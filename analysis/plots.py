@@ -6,16 +6,16 @@ a report over a sweep with missing or diverged trials still has every figure.
 """
 from __future__ import annotations
 
-import math
 from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
 from matplotlib import cm, colors, ticker
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from analysis import schema
-from analysis.curves import GEN_ERROR, GROUP_LABEL, KAPPA
+from analysis.curves import GEN_ERROR, GROUP_LABEL, KAPPA, NOISE_LABEL, NOISELESS
 from analysis.grid import OUTCOME_COLUMNS
 from core import vocab
 
@@ -56,12 +56,22 @@ def empty_figure(title: str, message: str = "no data for this figure (see outcom
     return fig
 
 
-def _eta_colors(etas) -> dict[float, tuple]:
-    etas = sorted({float(e) for e in etas})
+_ETA_CMAP = colors.ListedColormap(cm.plasma(np.linspace(0, 0.85, 256)))   # the bright end is unreadable on white
+CATEGORY_COLORS = MappingProxyType(dict(zip(OUTCOME_COLUMNS, (
+    "tab:green", "tab:olive", "tab:orange", "tab:red", "tab:purple", "tab:brown", "lightgrey"), strict=True)))
+WIDTH_STYLES = ("-", "--", ":", "-.")
+
+
+def _eta_norm(etas) -> colors.Normalize:
+    etas = sorted({float(e) for e in etas}) or [1.0]
     if len(etas) == 1:
-        return {etas[0]: cm.plasma(0.2)}
-    norm = colors.LogNorm(vmin=min(etas), vmax=max(etas)) if min(etas) > 0 else colors.Normalize(min(etas), max(etas))
-    return {e: cm.plasma(0.85 * norm(e)) for e in etas}
+        return colors.Normalize(vmin=etas[0] * 0.5, vmax=etas[0] * 2)
+    return colors.LogNorm(vmin=min(etas), vmax=max(etas)) if min(etas) > 0 else colors.Normalize(min(etas), max(etas))
+
+
+def _eta_colors(etas) -> dict[float, tuple]:
+    norm = _eta_norm(etas)
+    return {float(e): _ETA_CMAP(norm(float(e))) for e in etas}
 
 
 def _roles(frame: pd.DataFrame) -> list[str]:
@@ -139,16 +149,87 @@ def width_figure(errors: pd.DataFrame, prunable: pd.DataFrame, eps: float, title
                          f"layers: {role}, kept fraction {kappa:g}", ki == 0 and ri == 0)
         _width_panel(axes[len(kappas), ri], prunable[prunable[schema.ROLE] == role], palette,
                      f"prunable at eps {eps:g}", f"layers: {role}, prunable fraction", not kappas and ri == 0)
-    fig.suptitle(title + "\n(solid: measured mean +- sd over seeds; dashed/shaded: i.i.d. SaS reference median, 5-95%)",
-                 fontsize=10)
+    drawn = f"solid: measured, {spread_text(pd.concat([errors.get('n', pd.Series(dtype=float)), prunable.get('n', pd.Series(dtype=float))]))}"
+    has_reference = any("ref_median" in f.columns and f["ref_median"].notna().any() for f in (errors, prunable))
+    if has_reference:   # only magnitude rows carry the reference; other methods must not claim it
+        drawn += "; dashed/shaded: i.i.d. SaS reference median, 5-95%"
+    fig.suptitle(f"{title}\n({drawn})", fontsize=10)
     return fig
 
 
-def _alpha_colorbar(fig: Figure, axes) -> None:
-    mappable = cm.ScalarMappable(norm=ALPHA_NORM, cmap="viridis")
+def alpha_vs_width_figure(curve: pd.DataFrame, title: str, heavy_alpha: float) -> Figure:
+    """alpha (capped, per layer role) vs width for one family, one curve per eta/b (rows of
+    ``curves.alpha_vs_eta``); the dotted line is heavy_alpha. Why a width claim fails: when alpha stays
+    near 2 as the network widens, nothing is expected to get more compressible."""
+    roles = [r for r in vocab.ROLES if len(curve) and (curve["series"] == f"role_{r}").any()]
+    if not roles:
+        return empty_figure(title)
+    fig, axes = _figure(1, len(roles))
+    palette = _eta_colors(curve[schema.ETA_B])
+    for ri, role in enumerate(roles):
+        ax = axes[0, ri]
+        part = curve[(curve["series"] == f"role_{role}") & ~curve["raw"].astype(bool)]
+        for eta, line in part.groupby(schema.ETA_B):
+            line = line.sort_values(schema.WIDTH)
+            yerr = line["std"].fillna(0) if line["n"].max() >= 2 else None
+            ax.errorbar(line[schema.WIDTH], line["mean"], yerr=yerr, marker="o", ms=3, capsize=2,
+                        color=palette[float(eta)], label=f"eta/b {eta:g}")
+        ax.axhline(heavy_alpha, color="grey", lw=0.8, ls=":")
+        _log_x(ax, 2)
+        ax.set_xlabel("width")
+        ax.set_ylabel("alpha")
+        ax.set_title(f"layers: {role}", fontsize=9)
+        if ri == 0:
+            ax.legend(fontsize=6)
+    fig.suptitle(f"{title}\n({spread_text(curve['n'])}; dotted: heavy_alpha {heavy_alpha:g})", fontsize=10)
+    return fig
+
+
+def noise_width_figure(curve: pd.DataFrame, title: str, eps: float) -> Figure:
+    """Prunable fraction (mean over non-last layers) vs width for one base family, one curve per noise
+    setting, one panel per eta/b (rows of ``curves.noise_width_curves``)."""
+    if curve.empty:
+        return empty_figure(title)
+    etas = sorted(curve[schema.ETA_B].dropna().unique())
+    fig, axes = _figure(1, max(len(etas), 1))
+    settings = sorted(curve[NOISE_LABEL].unique(), key=lambda s: (s != NOISELESS, s))
+    palette = dict(zip(settings, cm.tab10(np.arange(len(settings)) % 10)))
+    for ei, eta in enumerate(etas):
+        ax = axes[0, ei]
+        for setting in settings:
+            line = curve[(curve[schema.ETA_B] == eta) & (curve[NOISE_LABEL] == setting)].sort_values(schema.WIDTH)
+            if len(line):
+                yerr = line["std"].fillna(0) if line["n"].max() >= 2 else None
+                ax.errorbar(line[schema.WIDTH], line["mean"], yerr=yerr, marker="o", ms=3, capsize=2,
+                            color=palette[setting], label=setting)
+        _log_x(ax, 2)
+        ax.set_xlabel("width")
+        ax.set_ylabel(f"prunable fraction at eps {eps:g}")
+        ax.set_title(f"eta/b {eta:g}", fontsize=9)
+        if ei == 0:
+            ax.legend(fontsize=6)
+    fig.suptitle(f"{title}\n(non-last layers; {spread_text(curve['n'])})", fontsize=10)
+    return fig
+
+
+def _colorbar(fig: Figure, axes, mappable, label: str) -> None:
     right = axes[0, -1].get_position()
     cax = fig.add_axes((right.x1 + 0.25 / fig.get_figwidth(), right.y0, 0.18 / fig.get_figwidth(), right.height))
-    fig.colorbar(mappable, cax=cax, label="alpha (median over layers)")
+    fig.colorbar(mappable, cax=cax, label=label)
+
+
+def _alpha_colorbar(fig: Figure, axes) -> None:
+    _colorbar(fig, axes, cm.ScalarMappable(norm=ALPHA_NORM, cmap="viridis"), "alpha (median over layers)")
+
+
+def _eta_colorbar(fig: Figure, axes, etas) -> None:
+    _colorbar(fig, axes, cm.ScalarMappable(norm=_eta_norm(etas), cmap=_ETA_CMAP), "eta / b")
+
+
+def spread_text(n: pd.Series) -> str:
+    """What the error bars are: 'mean +- sd over seeds' with >= 2 seeds at some point, else none."""
+    n = pd.to_numeric(n, errors="coerce").dropna()
+    return "mean +- sd over seeds" if len(n) and n.max() >= 2 else "one seed: no error bars"
 
 
 def accuracy_figure(acc: pd.DataFrame, title: str = "pruned test accuracy vs removed fraction") -> Figure:
@@ -222,13 +303,14 @@ def gap_figure(gap: pd.DataFrame) -> Figure:
     g = gap[np.isfinite(gap[GEN_ERROR])] if len(gap) else gap
     if g.empty:
         return empty_figure(title)
-    fig, axes = _figure(1, 2)
+    fig, axes = _figure(1, 2, colorbar=True)
     palette = _eta_colors(g[schema.ETA_B])
     for ax, x, label in ((axes[0, 0], schema.ALPHA, "alpha (median over layers)"),
                          (axes[0, 1], schema.PRUNABLE, "mean prunable fraction over layers")):
         ax.scatter(g[x], g[GEN_ERROR], s=18, c=[palette[float(e)] for e in g[schema.ETA_B]])
         ax.set_xlabel(label)
         ax.set_ylabel("train acc - test acc")
+    _eta_colorbar(fig, axes, g[schema.ETA_B])
     fig.suptitle(title + " (colour: eta/b)")
     return fig
 
@@ -255,56 +337,71 @@ def slopes_figure(slopes: pd.DataFrame, title: str) -> Figure:
 
 
 def trajectory_figure(traj: pd.DataFrame) -> Figure:
-    """alpha of the current weights over iterations, one panel per layer, one line per trial."""
+    """alpha of the current weights over iterations, one panel per layer, one line per trial: colour =
+    eta/b (colourbar), line style = width (legend)."""
     title = "alpha of the current weights during training"
     if traj.empty:
         return empty_figure(title)
     layers = sorted(int(v) for v in traj[schema.LAYER].dropna().unique())
-    fig, axes = _figure(1, max(len(layers), 1))
-    palette = _eta_colors(traj[schema.ETA_B].dropna())
+    fig, axes = _figure(1, max(len(layers), 1), colorbar=True)
+    etas = traj[schema.ETA_B].dropna()
+    palette = _eta_colors(etas)
+    widths = sorted(traj[schema.WIDTH].dropna().unique())
+    styles = {w: WIDTH_STYLES[i % len(WIDTH_STYLES)] for i, w in enumerate(widths)}
     for li, layer in enumerate(layers):
         ax = axes[0, li]
         for _, line in traj[traj[schema.LAYER] == layer].groupby(schema.RUN):
             line = line.sort_values(schema.STEP)
-            eta = line[schema.ETA_B].iloc[0]
+            eta, width = line[schema.ETA_B].iloc[0], line[schema.WIDTH].iloc[0]
             color = palette.get(float(eta), "grey") if np.isfinite(eta) else "grey"
-            ax.plot(line[schema.STEP], line[schema.VALUE], lw=0.8, color=color)
+            ax.plot(line[schema.STEP], line[schema.VALUE], lw=0.8, color=color, ls=styles.get(width, "-"))
         ax.set_title(f"layer {layer}", fontsize=9)
         ax.set_xlabel("iteration")
         ax.set_ylabel("alpha")
-    fig.suptitle(title + " (colour: eta/b)")
+    for width in widths:   # legend entries without data: one per line style
+        axes[0, 0].plot([], [], color="black", lw=0.8, ls=styles[width], label=f"width {int(width)}")
+    if widths:
+        axes[0, 0].legend(fontsize=6)
+    if len(etas):
+        _eta_colorbar(fig, axes, etas)
+    fig.suptitle(title + " (colour: eta/b; line style: width)")
     return fig
 
 
 def outcomes_figure(cells: pd.DataFrame) -> Figure:
-    """Grid cells (eta/b x width) per family: usable trials out of expected, diverged / missing marked."""
+    """Grid cells (eta/b x width) per family: one stacked bar per cell with the count of each category
+    (converged, capped, underfit, diverged, failed, incomplete, missing) in its own colour."""
     title = "trial outcomes over the grid"
     if cells.empty:
         return empty_figure(title, "no runs")
     groups = sorted(cells[GROUP_LABEL].unique())
-    fig, axes = _figure(1, len(groups), 5, 3.5)
+    fig, axes = _figure(1, len(groups), 5, 3.8)
+    present = [c for c in OUTCOME_COLUMNS if cells[c].sum() > 0]
     for gi, group in enumerate(groups):
         ax = axes[0, gi]
         g = cells[cells[GROUP_LABEL] == group]
         etas, widths = sorted(g[schema.ETA_B].dropna().unique()), sorted(g[schema.WIDTH].dropna().unique())
-        usable = np.full((len(widths), len(etas)), np.nan)
         for row in g.to_dict("records"):
-            if row[schema.ETA_B] in etas and row[schema.WIDTH] in widths:
-                i, j = widths.index(row[schema.WIDTH]), etas.index(row[schema.ETA_B])
-                total = sum(row[c] for c in OUTCOME_COLUMNS)
-                trained = sum(row[c] for c in vocab.TRAINED_OUTCOMES)
-                usable[i, j] = trained / total if total else math.nan
-                text = f"{trained}/{total}"
-                for tag, short in ((vocab.DIVERGED, "div"), (vocab.FAILED, "fail"), (vocab.MISSING, "miss"),
-                                   (vocab.INCOMPLETE, "inc")):
-                    if row[tag]:
-                        text += f"\n{row[tag]} {short}"
-                ax.text(j, i, text, ha="center", va="center", fontsize=7)
-        ax.imshow(usable, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto", origin="lower")
+            if row[schema.ETA_B] not in etas or row[schema.WIDTH] not in widths:
+                continue
+            i, j = widths.index(row[schema.WIDTH]), etas.index(row[schema.ETA_B])
+            total = sum(row[c] for c in OUTCOME_COLUMNS) or 1
+            left = j - 0.42
+            for category in OUTCOME_COLUMNS:   # a horizontal stacked bar: widths proportional to the counts
+                if row[category]:
+                    share = 0.84 * row[category] / total
+                    ax.barh(i, share, left=left, height=0.6, color=CATEGORY_COLORS[category], edgecolor="white", lw=0.5)
+                    ax.text(left + share / 2, i, str(row[category]), ha="center", va="center", fontsize=7)
+                    left += share
+        ax.set_xlim(-0.5, len(etas) - 0.5)
+        ax.set_ylim(-0.5, len(widths) - 0.5)
         ax.set_xticks(range(len(etas)), [f"{e:g}" for e in etas], fontsize=7, rotation=45)
         ax.set_yticks(range(len(widths)), [f"{int(w)}" for w in widths], fontsize=7)
         ax.set_xlabel("eta / b")
         ax.set_ylabel("width")
         ax.set_title(group, fontsize=9)
-    fig.suptitle(title + " (usable / expected)")
+    handles = [Patch(color=CATEGORY_COLORS[c], label=c) for c in present]
+    if handles:
+        fig.legend(handles=handles, labels=present, loc="upper right", fontsize=7, ncol=len(present))
+    fig.suptitle(title + " (trials per category in each cell)", x=0.02, ha="left")
     return fig

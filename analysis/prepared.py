@@ -24,7 +24,7 @@ MIN_ALPHA_RAW = "alpha_min_raw"   # the trial's smallest uncapped per-layer alph
 class FamilyInputs:
     """The frames of one model family that every claim and correlation reads."""
 
-    trials: pd.DataFrame      # usable trials: alpha (median), alpha_min_raw, prunable mean, gaps
+    trials: pd.DataFrame      # usable trials: alpha (median), alpha_min_raw, prunable means, gaps
     layers: pd.DataFrame      # trial x layer x method: alpha, prunable at eps
     errors: pd.DataFrame      # trial x layer x method x kappa: error, alpha
     retained: pd.DataFrame    # trial x method: mean pruned/dense accuracy, alpha
@@ -35,7 +35,7 @@ class Prepared:
     """Resolved options plus every frame the report derives from them (``curves`` documents each)."""
 
     options: AnalysisOptions
-    gap: pd.DataFrame         # curves.gap_points
+    gap: pd.DataFrame         # curves.gap_points with alpha_min_raw: every usable trial of every family
     layers: pd.DataFrame      # curves.layer_points
     errors: pd.DataFrame      # curves.error_points
     accuracy: pd.DataFrame    # curves.accuracy_points
@@ -55,8 +55,9 @@ def _family(frame: pd.DataFrame, label: str) -> pd.DataFrame:
 def prepare(data: SweepData, options: AnalysisOptions) -> Prepared:
     """Resolve ``options`` against ``data`` and build every frame once.
 
-    A family with no usable trial still gets its inputs (every claim inconclusive), so nothing drops
-    silently out of the claims table.
+    Only usable trials (trained and fitting at options.min_train_acc) enter any frame. A family with no
+    usable trial still gets its inputs (every claim inconclusive), so nothing drops silently out of the
+    claims table.
     """
     options = resolve_options(data, options)
     gap = curves.gap_points(data, options)
@@ -69,4 +70,4 @@ def prepare(data: SweepData, options: AnalysisOptions) -> Prepared:
     families = {label: FamilyInputs(_family(trials, label), _family(layers, label), _family(errors, label),
                                     _family(retained, label))
                 for label in labels}
-    return Prepared(options, gap, layers, errors, accuracy, MappingProxyType(families))
+    return Prepared(options, trials, layers, errors, accuracy, MappingProxyType(families))

@@ -22,9 +22,10 @@ from matplotlib.figure import Figure
 from analysis import claims, curves, grid, plots, schema
 from analysis.data import SweepData
 from analysis.html import FigureEntry, render
-from analysis.options import AnalysisOptions, resolve_options
+from analysis.options import AnalysisOptions, options_for, resolve_options
 from analysis.prepared import Prepared, prepare
 from analysis.reference import StableReference
+from analysis.usable import excluded_trials, measure_version_warning, with_usability
 from core.version import tailsweep_version
 
 Progress = Callable[[str], None]
@@ -52,11 +53,22 @@ def _reference(options: AnalysisOptions) -> StableReference:
                            budget=options.ref_budget, seed=options.seed)
 
 
+def n_text(n: pd.Series) -> str:
+    """'n = 2 seeds per point' or 'n = 1-3 seeds per point' (the caption's count of what each point averages)."""
+    n = pd.to_numeric(n, errors="coerce").dropna()
+    if not len(n):
+        return "no points"
+    low, high = int(n.min()), int(n.max())
+    return f"n = {low} seed{'s' if high != 1 else ''} per point" if low == high else f"n = {low}-{high} seeds per point"
+
+
 def _tables(data: SweepData, prepared: Prepared, progress: Progress) -> dict[str, pd.DataFrame]:
     options = prepared.options
     tables: dict[str, pd.DataFrame] = {
-        "outcome_counts": grid.outcome_counts(data), "grid_summary": grid.grid_summary(data),
-        "grid_cells": grid.grid_cells(data),
+        "outcome_counts": grid.outcome_counts(data, options.min_train_acc), "grid_summary": grid.grid_summary(data),
+        "grid_cells": grid.grid_cells(data, options.min_train_acc),
+        "excluded": excluded_trials(data.trials, options.min_train_acc),
+        "prunable_vs_width_by_noise": curves.noise_width_curves(prepared.gap),
         "alpha_vs_eta": curves.alpha_vs_eta(data, options), "layer_points": prepared.layers,
         "accuracy": prepared.accuracy, "gap": prepared.gap,
         "alpha_trajectories": curves.alpha_trajectories(data),
@@ -69,7 +81,7 @@ def _tables(data: SweepData, prepared: Prepared, progress: Progress) -> dict[str
     reference = _reference(options)
     tables["error_vs_width"] = curves.with_reference(error_curve, reference, "error")
     tables["prunable_vs_width"] = curves.with_reference(prunable_curve, reference, "prunable")
-    progress("report: slopes, correlations and claims (trial bootstrap)")
+    progress("report: slopes, correlations and claims (intervals across replicates)")
     tables["error_slopes"] = curves.error_slopes(prepared.errors, options)
     tables["correlations"] = claims.correlations_table(prepared)
     tables["claims"] = claims.claims_table(prepared)
@@ -77,9 +89,11 @@ def _tables(data: SweepData, prepared: Prepared, progress: Progress) -> dict[str
 
 
 def _width_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> list[Planned]:
-    """Per family: one width figure per pruning method, then the error-slope figure."""
+    """Per family: one width figure per pruning method, alpha vs width beside them, then the error-slope
+    figure."""
     plan = []
     error_all, prunable_all = tables["error_vs_width"], tables["prunable_vs_width"]
+    alpha_all = tables["alpha_vs_eta"]
     for group in sorted(set(error_all[curves.GROUP_LABEL]) | set(prunable_all[curves.GROUP_LABEL])):
         for method in sorted(set(error_all[schema.METHOD]) | set(prunable_all[schema.METHOD])):
             errors = error_all[(error_all[curves.GROUP_LABEL] == group) & (error_all[schema.METHOD] == method)]
@@ -89,34 +103,82 @@ def _width_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> li
                    "(points marked ref_extrapolated in the tables were simulated at a capped size and scaled by "
                    "d^(1/2-1/alpha))." if method == "magnitude" else
                    " No i.i.d. reference: the items of this method are not i.i.d. entries.")
+            counts = pd.concat([errors["n"], prunable["n"]])
             plan.append(Planned(
                 f"width_{method}_{slug(group)}", f"{method} pruning vs width: {group}",
                 f"Relative l2 error at each kept fraction kappa and prunable fraction at eps = {options.eps:g}, "
-                f"one curve per eta/b, layers of one role averaged inside each trial, mean +- sd over seeds.{ref}",
+                f"one curve per eta/b, layers of one role averaged inside each trial, "
+                f"{plots.spread_text(counts)}; {n_text(counts)}.{ref}",
                 lambda errors=errors, prunable=prunable, group=group, method=method: plots.width_figure(
                     errors, prunable, options.eps, f"{method} pruning vs width: {group}")))
+        alphas = alpha_all[(alpha_all[curves.GROUP_LABEL] == group) & ~alpha_all["raw"].astype(bool)]
+        plan.append(Planned(
+            f"alpha_vs_width_{slug(group)}", f"Tail index vs width: {group}",
+            f"alpha ({options.variant}, {options.wset} weights) per layer role, one curve per eta/b, "
+            f"{plots.spread_text(alphas['n'])}; {n_text(alphas['n'])}. Dotted: heavy_alpha = "
+            f"{options.heavy_alpha:g}. Where alpha stays near 2 as width grows, pruning is not expected to get "
+            "cheaper with width.",
+            lambda alphas=alphas, group=group: plots.alpha_vs_width_figure(
+                alphas, f"alpha vs width: {group}", options.heavy_alpha)))
         slopes = tables["error_slopes"]
         slopes = slopes[(slopes[curves.GROUP_LABEL] == group) & (slopes[schema.METHOD] == options.method)
                         & np.isclose(slopes[curves.KAPPA], min(options.kappas))]
         plan.append(Planned(f"error_slopes_{slug(group)}", f"Slope of {options.method} error vs ln(width): {group}",
-                            f"At kept fraction {min(options.kappas):g}, per eta/b and layer role, with "
-                            f"{round(options.level * 100)}% "
-                            "trial-bootstrap CIs. Negative: pruning gets cheaper as the network grows.",
+                            f"At kept fraction {min(options.kappas):g}, per eta/b and layer role: the slope once "
+                            f"per replicate (seed), mean and {round(options.level * 100)}% t interval across "
+                            "replicates (no bar with fewer than 3 replicates, 3 widths or min_trials trials). "
+                            "Negative: pruning gets cheaper as the network grows.",
                             lambda slopes=slopes, group=group: plots.slopes_figure(
                                 slopes, f"d error / d ln(width): {group}")))
     return plan
 
 
+def _noise_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> list[Planned]:
+    """Per base family with any iterate noise: prunable fraction vs width, one curve per noise setting."""
+    curve = tables["prunable_vs_width_by_noise"]
+    plan = []
+    for base in sorted(curve[curves.BASE_LABEL].unique()) if len(curve) else []:
+        part = curve[curve[curves.BASE_LABEL] == base]
+        if set(part[curves.NOISE_LABEL]) == {curves.NOISELESS}:
+            continue
+        plan.append(Planned(
+            f"prunable_by_noise_{slug(base)}", f"{options.method} prunable fraction vs width by noise: {base}",
+            f"Prunable fraction at eps = {options.eps:g} ({options.method}), mean over non-last layers per trial, "
+            f"one curve per noise setting, one panel per eta/b; {plots.spread_text(part['n'])}; "
+            f"{n_text(part['n'])}. The claim noise_makes_compressible pairs these trials by (eta/b, batch, width, "
+            "seed).",
+            lambda part=part, base=base: plots.noise_width_figure(part, f"prunable fraction vs width by noise: {base}",
+                                                                  options.eps)))
+    return plan
+
+
+def claim_notes(claims_frame: pd.DataFrame) -> list[tuple[str, str]]:
+    """(text, figure anchor) per family whose width slope is not negative: the alpha-vs-width figure shows why."""
+    notes = []
+    rows = claims_frame[claims_frame["claim"] == "error_falls_with_width"]
+    for row in rows.to_dict("records"):
+        if not (row["value"] < 0):   # NaN too: no slope at all is also worth a look at the alphas
+            group = row[curves.GROUP_LABEL]
+            notes.append((f"error_falls_with_width, {group}: the slope is not negative ({row['value']:.3g}); "
+                          "see the tail index vs width: where alpha stays near 2, wider layers are not expected "
+                          "to prune better.", f"alpha_vs_width_{slug(group)}"))
+    return notes
+
+
 def _plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> list[Planned]:
     return [
-        Planned("outcomes", "Trial outcomes over the grid", "Usable (converged or capped) trials out of the "
-                "expected per (eta/b, width) cell; diverged, failed, missing and incomplete ones are marked.",
+        Planned("outcomes", "Trial outcomes over the grid", "Per (eta/b, width) cell, the number of trials in each "
+                "category: converged, capped (and fitting), underfit (capped below min_train_acc = "
+                f"{options.min_train_acc:g}), diverged, failed, incomplete and missing; only converged and fitting "
+                "capped trials enter the statistics.",
                 lambda: plots.outcomes_figure(tables["grid_cells"])),
         Planned("alpha_vs_eta", "Tail index vs eta/b", f"alpha ({options.variant}, {options.wset} weights) as "
-                "median over layers and per layer role; mean and sd over seeds, one colour per width; solid: "
-                "capped at 2 (the reference), dashed: uncapped.",
+                f"median over layers and per layer role; {plots.spread_text(tables['alpha_vs_eta']['n'])}, "
+                f"{n_text(tables['alpha_vs_eta']['n'])}, one colour per width; solid: capped at 2 (the "
+                "reference), dashed: uncapped.",
                 lambda: plots.alpha_vs_eta_figure(tables["alpha_vs_eta"])),
         *_width_plan(tables, options),
+        *_noise_plan(tables, options),
         Planned("pruned_accuracy", "Pruned test accuracy vs pruning ratio",
                 "One line per trial, coloured by its alpha (median over layers).",
                 lambda: plots.accuracy_figure(tables["accuracy"])),
@@ -128,9 +190,11 @@ def _plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> list[Pla
                 f"Each point a layer of a usable trial; prunable fraction at eps = {options.eps:g}.",
                 lambda: plots.layer_alpha_prunable_figure(tables["layer_points"], options.eps)),
         Planned("generalization", "Generalization error vs alpha and vs compressibility",
-                "Per trial: train accuracy minus test accuracy.", lambda: plots.gap_figure(tables["gap"])),
+                "Per usable trial: train accuracy minus test accuracy; colour: eta/b (colourbar).",
+                lambda: plots.gap_figure(tables["gap"])),
         Planned("alpha_trajectories", "Tail index during training",
-                "alpha of the current weights at each logged step, every trial (diverged ones included).",
+                "alpha of the current weights at each logged step, every trial (diverged and excluded ones "
+                "included); colour: eta/b (colourbar), line style: width (legend).",
                 lambda: plots.trajectory_figure(tables["alpha_trajectories"])),
     ]
 
@@ -147,19 +211,30 @@ def _save(fig: Figure, out: Path, name: str) -> tuple[str, str, str]:
 
 def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions | None = None,
                  progress: Progress | None = _stderr) -> Path:
-    """Write figures (PNG + SVG), CSV tables and index.html under out_dir; returns the HTML path."""
+    """Write figures (PNG + SVG), CSV tables and index.html under out_dir; returns the HTML path.
+
+    ``options`` None: the sweep file's ``analysis:`` section (data.meta['sweep_file']) over the defaults.
+    A sweep that mixes measure versions gets a warning line on ``progress`` and a box on the page."""
     say = progress or (lambda line: None)
     out = Path(out_dir).expanduser().resolve()
     (out / "figures").mkdir(parents=True, exist_ok=True)
     (out / "tables").mkdir(parents=True, exist_ok=True)
-    resolved = resolve_options(data, options or AnalysisOptions())
-    say(f"report: sweep {data.name!r}, {len(data.trials)} runs ({len(data.usable_trials())} usable), "
-        f"weights {resolved.wset}, alpha {resolved.variant}, pruning centre {resolved.center}")
+    if options is None:   # the sweep file's `analysis:` section, then the defaults
+        options = options_for(data.meta.get("sweep_file"))
+    resolved = resolve_options(data, options)
+    say(f"report: sweep {data.name!r}, {len(data.trials)} runs "
+        f"({len(data.usable_trials(resolved.min_train_acc))} usable), "
+        f"weights {resolved.wset}, alpha {resolved.variant}, pruning centre {resolved.center}, "
+        f"min train acc {resolved.min_train_acc:g}")
+    warning = measure_version_warning(data.trials, data.name)
+    if warning:
+        say(f"report: {warning}")
     say("report: aggregating curves and statistics")
     prepared = prepare(data, resolved)
     tables = _tables(data, prepared, say)
     table_paths = []
-    for name, frame in {"trials": data.trials, **tables}.items():
+    trials = with_usability(data.trials, resolved.min_train_acc)
+    for name, frame in {"trials": trials, **tables}.items():
         path = out / "tables" / f"{name}.csv"
         frame.to_csv(path, index=False)
         table_paths.append(path.relative_to(out).as_posix())
@@ -173,6 +248,8 @@ def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions 
         name=data.name, source=str(data.meta.get("source", "")),
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         version=tailsweep_version(), options=repr(resolved), level=resolved.level, min_trials=resolved.min_trials,
+        min_train_acc=resolved.min_train_acc, warning=warning, excluded=tables["excluded"],
+        claim_notes=claim_notes(tables["claims"]),
         grid_summary=tables["grid_summary"], outcome_counts=tables["outcome_counts"], claims=tables["claims"],
         figures=entries, correlations=tables["correlations"], slopes=tables["error_slopes"], tables=table_paths)
     page = out / "index.html"

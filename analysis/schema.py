@@ -21,6 +21,14 @@ WIDTH = "model.width"
 DEPTH = "model.depth"
 ARCH = "model.arch"
 DATASET = "data.dataset"
+PARAMETRIZATION = "model.parametrization"       # missing in runs made before it existed: 'standard'
+NOISE, NOISE_SCALE, NOISE_ALPHA = "train.noise", "train.noise_scale", "train.noise_alpha"
+NOISE_LR_RESCALE, NOISE_EXCLUDE, NOISE_CONV = "train.noise_lr_rescale", "train.noise_exclude", "train.noise_conv"
+NOISE_COLUMNS = (NOISE, NOISE_SCALE, NOISE_ALPHA, NOISE_LR_RESCALE, NOISE_EXCLUDE, NOISE_CONV)
+
+# Trial-quality columns of the trials table (tags read by analysis.tables; usability by analysis.usable).
+FIT, MEASURE_VERSION = "fit", "measure_version"
+USABLE, WHY_EXCLUDED = "usable", "why_excluded"
 
 GRID_AXES = (ETA_B, BATCH, WIDTH, SEED)         # axes whose product is the grid inside a group
 

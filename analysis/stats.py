@@ -1,4 +1,11 @@
-"""Rank correlations, within-group slopes and means with cluster-bootstrap confidence intervals.
+"""Rank correlations, within-group slopes and means; intervals across replicates, and a cluster bootstrap.
+
+The report's intervals come from ``replicate_estimate``: the statistic is computed once per replicate
+(all usable trials with one seed) and the interval is taken across replicates, the units that really
+vary (docs/science.md, "Uncertainty schemes per claim").
+
+The cluster bootstrap below is kept as a library tool (trial-resampled CIs in a notebook); it is no
+longer behind any claim: with few trials it gives degenerate intervals.
 
 The resampling unit is the cluster (a trial): per-layer rows of one network are not independent, so a
 resample draws whole trials with all their rows. A resample is a matrix of row multiplicities W
@@ -19,6 +26,8 @@ from scipy import stats as sps
 from core import vocab
 
 KENDALL_DENSE_MAX = 1500
+MIN_REPLICATES = 3   # fewer replicates (seeds): no interval, their spread is not an estimate of anything
+MIN_LEVELS = 3       # a statistic across cells needs at least 3 distinct levels of its axis for an interval
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,66 @@ class Estimate:
             raise ValueError(f"n_clusters/n_points: must be >= 0, got {self.n_clusters}, {self.n_points}")
         if math.isfinite(self.low) and math.isfinite(self.high) and self.low > self.high:
             raise ValueError(f"low/high: low {self.low} exceeds high {self.high}")
+
+
+@dataclass(frozen=True)
+class ReplicateEstimate:
+    """A statistic computed once per replicate, and its interval across replicates.
+
+    value: mean of the per-replicate values that are defined; low/high: mean +- t(1-(1-level)/2, R-1) *
+    sd / sqrt(R) over those R values, NaN when there is no interval (see ``replicate_estimate``);
+    n_trials / n_points: distinct trials and rows that entered; n_replicates: distinct replicates among
+    them; n_defined: replicates whose statistic is defined; n_levels: distinct values of the axis the
+    statistic spans (None for a statistic inside cells).
+    """
+
+    value: float
+    low: float
+    high: float
+    n_trials: int
+    n_points: int
+    n_replicates: int
+    n_defined: int
+    n_levels: int | None
+    per_replicate: tuple[float, ...] = ()
+    level: float = 0.95
+
+    @property
+    def has_interval(self) -> bool:
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high): the Student-t interval of the mean of ``values``; NaN bounds with fewer than 2."""
+    v = np.asarray([x for x in values if math.isfinite(x)], float)
+    if len(v) == 0:
+        return math.nan, math.nan, math.nan
+    mean = float(v.mean())
+    if len(v) < 2:
+        return mean, math.nan, math.nan
+    half = float(sps.t.ppf(1 - (1 - level) / 2, len(v) - 1)) * float(v.std(ddof=1)) / math.sqrt(len(v))
+    return mean, mean - half, mean + half
+
+
+def replicate_estimate(frame: pd.DataFrame, statistic: Callable[[pd.DataFrame], float], *,
+                       replicate: str = "seed", trial: str = "run_id", axis: str | None = None,
+                       min_trials: int = 1, level: float = 0.95) -> ReplicateEstimate:
+    """``statistic`` of each replicate's rows, the mean of those values and its t interval across replicates.
+
+    There is no interval (NaN low/high) with fewer than MIN_REPLICATES replicates with a defined
+    statistic, and, for a statistic across cells (``axis`` given), with fewer than ``min_trials``
+    trials or fewer than MIN_LEVELS distinct values of ``axis``.
+    """
+    n_trials = int(frame[trial].nunique()) if len(frame) else 0
+    n_levels = int(frame[axis].nunique()) if axis is not None else None
+    per = [float(statistic(part)) for _, part in frame.groupby(replicate, sort=True)] if len(frame) else []
+    defined = [v for v in per if math.isfinite(v)]
+    value, low, high = t_interval(defined, level)
+    enough = len(defined) >= MIN_REPLICATES and (axis is None or (n_trials >= min_trials and n_levels >= MIN_LEVELS))
+    if not enough:
+        low, high = math.nan, math.nan
+    return ReplicateEstimate(value, low, high, n_trials, len(frame), len(per), len(defined), n_levels,
+                             tuple(per), level)
 
 
 def _weights(w: np.ndarray | None, n: int) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Split RunRecords into the long tables of a SweepData. Pure: no MLflow, no files.
 
-    trials    one row per trial: run identity, outcome, typed spec params, scalar final metrics
+    trials    one row per trial: run identity, outcome, fit tag (good | underfit | None), measure version
+              (tag; 1 when absent), typed spec params, scalar final metrics
               (eval/, gap/, alpha aggregates and roles, time/, iterations, any key outside the scheme),
               metric columns named by their core.keys key
     layers    trial x layer: parameter name, role, shape (JSON), number of entries (from the layers tag)
@@ -124,10 +125,20 @@ class _Splitter:
         return rows
 
 
+def measure_version(tags: dict[str, str]) -> int:
+    """The measure version a run's metrics were made by; runs from before the tag existed are version 1."""
+    text = tags.get(keys.TAG_MEASURE_VERSION)
+    try:
+        return int(text) if text else 1
+    except ValueError:
+        return 1   # a damaged tag: the oldest version, so the report asks for a remeasure rather than trusting it
+
+
 def _trial_row(run: RunRecord, scalars: dict[str, float]) -> dict[str, Any]:
     row: dict[str, Any] = {
         schema.RUN: run.run_id, schema.RUN_NAME: run.run_name, schema.SPEC_HASH: run.tags.get(keys.TAG_SPEC_HASH, ""),
         schema.OUTCOME: run.tags.get(keys.TAG_OUTCOME) or vocab.INCOMPLETE, schema.VERSION: run.tags.get(keys.TAG_VERSION, ""),
+        schema.FIT: run.tags.get(keys.TAG_FIT), schema.MEASURE_VERSION: measure_version(run.tags),
     }
     row.update(run.params)
     row.update(scalars)
@@ -176,7 +187,7 @@ def _trials_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=list(REQUIRED_COLUMNS["trials"]))
-    fixed = list(REQUIRED_COLUMNS["trials"])
+    fixed = list(REQUIRED_COLUMNS["trials"]) + [schema.FIT, schema.MEASURE_VERSION]
     params = sorted(c for c in frame.columns if c not in fixed and "/" not in c and c != "iterations")
     metrics = sorted(c for c in frame.columns if c not in fixed and c not in params)
     return frame[fixed + params + metrics].reset_index(drop=True)

@@ -23,7 +23,8 @@ VGG_ETAS = (1e-3, 4e-3, 8e-3)
 RATIOS = (0.0, 0.5, 0.9)            # pruned accuracy grid
 CURVE_RATIOS = (0.8, 0.9)           # error curves: kept fractions 0.2 and 0.1
 ERROR_BASE = {0.9: 0.75, 0.8: 0.6}
-METHOD_ERROR_FACTOR = {"magnitude": 1.0, "singular": 0.8, "node": 0.6}
+METHOD_ERROR_FACTOR = {"magnitude": 1.0, "singular": 0.8, "node": 0.6, "neuron": 0.5}
+PAPER_METHODS = ("magnitude", "singular", "node")
 ITERATIONS = 2000
 FINAL_OFFSET = 0.01                 # 'final' weights: alpha shifted, so tests see which set is used
 RAW_OFFSET = 0.003
@@ -35,7 +36,7 @@ def alpha_of(role: str, etab: float) -> float:
 
 def prunable_of(alpha: float, method: str = "magnitude") -> float:
     return {"magnitude": 0.2653 + 0.3 * (2 - alpha), "singular": 0.05 + 0.1 * (2 - alpha),
-            "node": 0.1 + 0.2 * (2 - alpha)}[method]
+            "node": 0.1 + 0.2 * (2 - alpha), "neuron": 0.08 + 0.25 * (2 - alpha)}[method]
 
 
 def slope_of(alpha: float) -> float:
@@ -43,8 +44,8 @@ def slope_of(alpha: float) -> float:
     return -0.1 * (2 - alpha)
 
 
-def error_of(alpha: float, ratio: float, width: int, method: str = "magnitude") -> float:
-    return METHOD_ERROR_FACTOR[method] * (ERROR_BASE[ratio] + slope_of(alpha) * math.log(width / 64))
+def error_of(alpha: float, ratio: float, width: int, method: str = "magnitude", slope_scale: float = 1.0) -> float:
+    return METHOD_ERROR_FACTOR[method] * (ERROR_BASE[ratio] + slope_scale * slope_of(alpha) * math.log(width / 64))
 
 
 def dense_acc(etab: float) -> float:
@@ -67,15 +68,19 @@ def vgg_layers(width: int) -> list[dict]:
             {"index": 2, "name": "classifier.weight", "role": "last", "shape": [10, 512]}]
 
 
-def spec_for(arch: str, etab: float, width: int, seed: int) -> TrialSpec:
+def spec_for(arch: str, etab: float, width: int, seed: int, noise_scale: float | None = None) -> TrialSpec:
     model = ModelSpec(arch="fcn", depth=3, width=width) if arch == "fcn" else ModelSpec(arch="vgg11", width=width)
     data = DataSpec(dataset="mnist5k" if arch == "fcn" else "cifar10")
+    noise = {} if noise_scale is None else {"noise": "row", "noise_scale": noise_scale}
     return TrialSpec(eta_over_b=etab, batch_size=50, seed=seed, data=data, model=model,
-                     train=TrainSpec(max_iters=40000, post_converge_iters=2000),
+                     train=TrainSpec(max_iters=40000, post_converge_iters=2000, **noise),
                      compress=CompressSpec(ratios=RATIOS, curve_ratios=CURVE_RATIOS, eps=(0.1,)))
 
 
-def final_metrics(etab: float, layers: list[dict], width: int) -> dict[str, float]:
+def final_metrics(etab: float, layers: list[dict], width: int, *, methods: tuple[str, ...] = PAPER_METHODS,
+                  slope_scale: float = 1.0, prunable_gain: float = 0.0, train_acc: float = 1.0) -> dict[str, float]:
+    """slope_scale multiplies every error slope; prunable_gain is added to the prunable fraction of
+    every non-last layer (the replicated store's noise effect); train_acc is the final train accuracy."""
     m: dict[str, float] = {"iterations": float(ITERATIONS), keys.time_key("train"): 1.0}
     for wset, shift in (("avg", 0.0), ("final", FINAL_OFFSET)):
         alphas = {l["index"]: alpha_of(l["role"], etab) + shift for l in layers}
@@ -93,20 +98,23 @@ def final_metrics(etab: float, layers: list[dict], width: int) -> dict[str, floa
                 m[keys.alpha_key(wset, variant, f"role_{l['role']}")] = vals[l["index"]]
         for l in layers:
             a = alphas[l["index"]]
-            for method in ("magnitude", "singular", "node"):
-                m[keys.prunable_key(wset, method, "median", 0.1, l["index"])] = prunable_of(a, method)
+            gain = prunable_gain if l["role"] != "last" else 0.0
+            for method in methods:
+                center = "none" if method == "neuron" else "median"   # neuron is measured uncentred only
+                m[keys.prunable_key(wset, method, center, 0.1, l["index"])] = prunable_of(a, method) + gain
                 for r in CURVE_RATIOS:
-                    m[keys.error_key(wset, method, "median", r, l["index"])] = error_of(a, r, width, method)
+                    m[keys.error_key(wset, method, center, r, l["index"])] = error_of(a, r, width, method, slope_scale)
         a_med = sorted(alphas.values())[1]
-        for method in ("magnitude", "singular", "node"):
+        for method in methods:
             for r in RATIOS:
                 m[keys.pruned_key("acc", wset, method, r)] = pruned_acc(a_med, etab, r)
                 m[keys.pruned_key("loss", wset, method, r)] = 0.2 + r
         test_acc, test_loss = dense_acc(etab), 0.2 + 10 * etab
-        m[keys.eval_key(wset, "train", "acc")], m[keys.eval_key(wset, "test", "acc")] = 1.0, test_acc
+        m[keys.eval_key(wset, "train", "acc")], m[keys.eval_key(wset, "test", "acc")] = train_acc, test_acc
         m[keys.eval_key(wset, "train", "loss")], m[keys.eval_key(wset, "test", "loss")] = 1e-4, test_loss
-        m[keys.gap_key(wset, "acc")], m[keys.gap_key(wset, "loss")] = test_acc - 1.0, test_loss - 1e-4
+        m[keys.gap_key(wset, "acc")], m[keys.gap_key(wset, "loss")] = test_acc - train_acc, test_loss - 1e-4
     for r in RATIOS:
+        m[keys.remaining_key("neuron", r)] = 1 - r
         m[keys.remaining_key("magnitude", r)] = 1 - r
         m[keys.remaining_key("singular", r)] = 2 * (1 - r)
         m[keys.remaining_key("node", r)] = 1 - r
@@ -165,3 +173,74 @@ def log_store(tracking_uri: str, sweep: str = SWEEP, runs: list[dict] | None = N
             client.log_batch(run.info.run_id, metrics=metrics[start:start + 1000])
         client.set_terminated(run.info.run_id)
     return exp
+
+
+# ---------------------------------------------------------------- the replicated store
+# Three seeds, so intervals exist and come from replicates. Family 'fcn depth 3 / mnist5k': ETAS x WIDTHS
+# x REP_SEEDS, every error slope scaled by slope_scale(seed) (the replicates differ), one capped trial
+# underfit (UNDERFIT, final train acc UNDERFIT_ACC, fit tag 'underfit'). Family '... / noise=row σ=0.05':
+# eta/b NOISE_ETA x WIDTHS x REP_SEEDS, non-last prunable fractions raised by noise_gain(seed, width).
+# Family 'vgg11 / cifar10': two widths (TWO_WIDTHS) x VGG_ETAS x REP_SEEDS. Runs of OLD_VERSION_WIDTH
+# carry no measure-version tag (version 1); the others version 2. Every method, neuron included.
+REP_SEEDS = (0, 1, 2)
+UNDERFIT = (1e-3, 256, 0)
+UNDERFIT_ACC = 0.53
+NOISE_ETA, NOISE_SCALE = 8e-3, 0.05
+TWO_WIDTHS = (64, 128)
+OLD_VERSION_WIDTH = 1024
+REP_METHODS = ("magnitude", "singular", "node", "neuron")
+
+
+def slope_scale(seed: int) -> float:
+    return 1.0 + 0.2 * (seed - 1)
+
+
+def noise_gain(seed: int, width: int) -> float:
+    return 0.1 + 0.02 * seed + 0.01 * math.log2(width / 64)
+
+
+def replicated_trials() -> list[dict]:
+    out = []
+    for etab in ETAS:
+        for width in WIDTHS:
+            for seed in REP_SEEDS:
+                out.append({"arch": "fcn", "etab": etab, "width": width, "seed": seed,
+                            "outcome": "capped" if etab == ETAS[0] else "converged",
+                            "train_acc": UNDERFIT_ACC if (etab, width, seed) == UNDERFIT else 1.0})
+    out += [{"arch": "fcn", "etab": NOISE_ETA, "width": w, "seed": s, "outcome": "converged", "noise_scale": NOISE_SCALE}
+            for w in WIDTHS for s in REP_SEEDS]
+    out += [{"arch": "vgg11", "etab": e, "width": w, "seed": s, "outcome": "converged"}
+            for e in VGG_ETAS for w in TWO_WIDTHS for s in REP_SEEDS]
+    return out
+
+
+def run_record(t: dict, index: int):
+    """One replicated-store trial as the loader would read it (params parsed back from strings)."""
+    from analysis.load import parse_param
+    from analysis.tables import RunRecord
+
+    spec = spec_for(t["arch"], t["etab"], t["width"], t["seed"], t.get("noise_scale"))
+    layers = fcn_layers(t["width"]) if t["arch"] == "fcn" else vgg_layers(t["width"])
+    gain = noise_gain(t["seed"], t["width"]) if t.get("noise_scale") else 0.0
+    metrics = final_metrics(t["etab"], layers, t["width"], methods=REP_METHODS, slope_scale=slope_scale(t["seed"]),
+                            prunable_gain=gain, train_acc=t.get("train_acc", 1.0))
+    history = {}
+    for key, value, step in step_metrics(t["etab"], layers):
+        history[key] = history.get(key, ()) + ((step, value),)
+    tags = {keys.TAG_SPEC_HASH: spec.spec_hash(), keys.TAG_SWEEP: "replicated", keys.TAG_OUTCOME: t["outcome"],
+            keys.TAG_VERSION: "0.2.0", keys.TAG_LAYERS: json.dumps(layers),
+            keys.TAG_FIT: "underfit" if t.get("train_acc", 1.0) < 0.99 else "good"}
+    if t["width"] != OLD_VERSION_WIDTH:
+        tags[keys.TAG_MEASURE_VERSION] = "2"
+    noise = f"-noise{t['noise_scale']:g}" if t.get("noise_scale") else ""
+    name = f"etab{t['etab']:g}-w{t['width']}-s{t['seed']}-{t['arch']}{noise}"
+    return RunRecord(run_id=f"r{index:03d}", run_name=name, tags=tags,
+                     params={k: parse_param(str(v)) for k, v in spec.flat().items()}, metrics=metrics, history=history)
+
+
+def replicated_data(sweep_file: str | None = None):
+    """The replicated store as SweepData, built by the same table split the MLflow loader uses."""
+    from analysis.tables import build_tables
+
+    records = [run_record(t, i) for i, t in enumerate(replicated_trials())]
+    return build_tables("replicated", records, {"source": "constructed", "sweep_file": sweep_file})
