@@ -94,6 +94,18 @@ def _parts(raw: Mapping) -> tuple[dict[str, Any], set[str], list[Problem]]:
     return parts, broken, problems
 
 
+def _analysis_problems(text: str) -> list[Problem]:
+    """The report's defaults (``analysis:``) are checked by analysis itself, before any trial runs."""
+    from analysis.options import options_from_sweep_file   # light: no pandas, no MLflow
+
+    try:
+        options_from_sweep_file(text)
+    except ValueError as err:
+        path, _, message = str(err).partition(": ")
+        return [(path, message)]
+    return []
+
+
 def _absolute(path: str, base: Path) -> str:
     p = Path(path).expanduser()
     return str(p if p.is_absolute() else (base / p).resolve())
@@ -241,6 +253,8 @@ def parse_sweep(text: str, source: str, base_dir: Path, *, saved: bool = False) 
     raw, problems = _placement(raw, saved=saved)
     parts, broken, part_problems = _parts(raw)
     problems += part_problems
+    if "analysis" in parts:
+        problems += _analysis_problems(text)
     fixed = {name: parts[name].model_dump(exclude_unset=True) for name in SECTION_MODELS if name in parts}
     fixed = {name: {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()} for name, kw in fixed.items()}
     if fixed.get("data", {}).get("root"):
