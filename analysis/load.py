@@ -19,7 +19,8 @@ import pandas as pd
 from analysis.data import SweepData
 from analysis.errors import AnalysisInputError
 from analysis.tables import RunRecord, build_tables
-from core.keys import is_step_key
+from core.keys import TAG_KIND, is_step_key
+from core.vocab import RUN_KIND_SWEEP
 from core.version import tailsweep_version
 
 _PAGE = 1000
@@ -97,7 +98,7 @@ def _runs(client, experiment_id: str) -> list:
     runs, token = [], None
     while True:
         page = client.search_runs([experiment_id], max_results=_PAGE, page_token=token)
-        runs += list(page)
+        runs += [r for r in page if r.data.tags.get(TAG_KIND) != RUN_KIND_SWEEP]   # trial runs only (untagged: old)
         token = page.token
         if not token:
             return runs

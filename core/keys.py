@@ -46,6 +46,7 @@ __all__ = [
     "pruned_key", "remaining_key", "sv_removed_key", "layer_measure_key", "time_key", "step_key", "current_alpha_key",
     "parse_key", "is_step_key",
     "TAG_SPEC_HASH", "TAG_SWEEP", "TAG_OUTCOME", "TAG_VERSION", "TAG_LAYERS", "TAG_MEASURE_VERSION", "TAG_FIT",
+    "TAG_KIND", "OUTCOMES_ROOT", "outcome_count_key",
 ]
 
 ITERATIONS = "iterations"
@@ -210,3 +211,11 @@ TAG_VERSION = "tailsweep.version"
 TAG_LAYERS = "tailsweep.layers"        # JSON list: [{"index", "name", "role", "shape"}, ...]
 TAG_MEASURE_VERSION = "tailsweep.measure_version"   # core.version.MEASURE_VERSION the metrics were made by
 TAG_FIT = "tailsweep.fit"              # good | underfit (trained trials only; core.fit)
+TAG_KIND = "tailsweep.kind"            # core.vocab.RUN_KINDS: sweep (the parent) | trial; absent: a trial
+
+# Metrics of the sweep's parent run: trials per outcome (converged, ..., unfinished, pending).
+OUTCOMES_ROOT = "outcomes/"
+
+
+def outcome_count_key(outcome: str) -> str:
+    return OUTCOMES_ROOT + outcome

@@ -66,6 +66,11 @@ CORRELATIONS = ("spearman", "kendall")
 
 PENDING = "pending"                  # status: a planned trial with no trial directory yet
 
+# ---------------------------------------------------------------- MLflow run kinds (tag tailsweep.kind)
+RUN_KIND_SWEEP = "sweep"             # the sweep's one parent run
+RUN_KIND_TRIAL = "trial"             # one run per trial, nested under the parent (untagged runs: trials)
+RUN_KINDS = (RUN_KIND_SWEEP, RUN_KIND_TRIAL)
+
 # ---------------------------------------------------------------- placement (not identity)
 DEVICES = ("auto", "cpu", "cuda")    # plus 'cuda:N'
 

@@ -1,14 +1,19 @@
-"""`tailsweep report NAME | --bundle DIR`: figures, CSV tables and one HTML page for a sweep."""
+"""`tailsweep report NAME | --bundle DIR`: figures, CSV tables and one HTML page for a sweep.
+
+For a sweep read by NAME, the written report then goes to the sweep's parent MLflow run too (artifact
+folder ``report/``, and its claims in the run's note); a store that refuses the upload costs one line.
+"""
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from analysis import cli as analysis_cli
 from analysis.errors import AnalysisInputError
 from sweep.errors import UserError
-from sweep.locations import add_location_options, find_sweep
+from sweep.locations import FoundSweep, add_location_options, find_sweep
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +35,37 @@ def run(args: argparse.Namespace) -> int:
             default_out = Path(args.bundle).expanduser() / "report"
             return analysis_cli.run_report(args, tracking_uri=None, default_out=default_out)
         found = find_sweep(args.name, args.storage, args.tracking_uri, required=False)
-        return analysis_cli.run_report(args, tracking_uri=found.locations.tracking.uri,
-                                       default_out=found.locations.layout.report_dir(args.name),
-                                       sweep_file=found.sweep_text)
+        default_out = found.locations.layout.report_dir(args.name)
+        code = analysis_cli.run_report(args, tracking_uri=found.locations.tracking.uri,
+                                       default_out=default_out, sweep_file=found.sweep_text)
     except AnalysisInputError as err:
         raise UserError(str(err)) from None
+    out = Path(args.out).expanduser() if args.out else default_out   # where run_report wrote it
+    upload_report(found, args.name, out)
+    return code
+
+
+def upload_report(found: FoundSweep, name: str, out: Path) -> bool:
+    """The written report under the parent run's ``report/``, the claims in its note. Any failure (store
+    down, read-only, no experiment) is one line on stderr: the report itself is already on disk."""
+    from sweep import mlflow_parent, mlflow_runs, tracking
+    from sweep.run_notes import source_tags
+
+    config = found.locations.tracking
+    try:
+        if not tracking.probe(config):
+            raise ConnectionError("no answer from the server")
+        client = tracking.make_client(config)
+        exp_id = mlflow_runs.experiment_id(client, name)
+        if exp_id is None:
+            raise LookupError(f"no experiment {name!r}")
+        parent, _ = mlflow_parent.ensure_parent(client, exp_id, name, source_tags("tailsweep report"))
+        mlflow_parent.upload_report(client, parent.info.run_id, out)
+        mlflow_parent.update_parent(client, client.get_run(parent.info.run_id), found.sweep, None, None,
+                                    claims=mlflow_parent.read_claims(out))
+    except Exception as err:  # noqa: BLE001 - any store fault: the local report stands
+        lines = str(err).strip().splitlines()
+        print(f"tailsweep: report written to {out}; upload to MLflow {config.display} skipped "
+              f"({type(err).__name__}: {lines[0] if lines else ''})", file=sys.stderr)
+        return False
+    return True

@@ -7,14 +7,15 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from core.atomic import atomic_write_text
 from core.fit import MIN_TRAIN_ACC, final_train_acc, fit_of_metrics
-from core.vocab import FIT_UNDERFIT, FAILED, OUTCOMES, PENDING, UNFINISHED, unknown_value
+from core.vocab import FIT_UNDERFIT, FAILED, PENDING, UNFINISHED, unknown_value
 from sweep.config import PlannedTrial, SweepSpec, load_sweep
 from sweep.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TRIALS_FAILED, UserError
 from sweep.locations import Locations, add_location_options, find_sweep, resolve_locations
+from sweep.outcomes import outcome_counts, sweep_hashes, trial_outcome
 from sweep.trial_store import TrialStore
 
 ADDRESS_FORMS = ("auto", "HOST:PORT", "ray://HOST:PORT")
@@ -30,20 +31,7 @@ def check_address(address: str | None) -> None:
 
 
 # ---- outcomes -------------------------------------------------------------------------------------
-def trial_outcome(store: TrialStore, spec_hash: str) -> str:
-    outcome = store.outcome(spec_hash)
-    if outcome is not None:
-        return outcome
-    if store.failure(spec_hash) is not None:   # the last attempt raised (Ray may still retry it)
-        return FAILED
-    return UNFINISHED if store.files(spec_hash).spec.exists() else PENDING
-
-
-def outcome_counts(store: TrialStore, hashes: Iterable[str]) -> dict[str, int]:
-    counts = {name: 0 for name in (*OUTCOMES, UNFINISHED, PENDING)}
-    for spec_hash in hashes:
-        counts[trial_outcome(store, spec_hash)] += 1
-    return counts
+# (trial_outcome and outcome_counts live in sweep/outcomes.py: the sweep's parent run and sync count too)
 
 
 def _counts_line(counts: dict[str, int]) -> str:
@@ -85,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sweep.launch import require_shared_storage
     require_shared_storage(args.address, loc.storage_given)
     _save_sweep_file(loc, sweep, args.tracking_uri)
-    return _drive(args.address, loc, sweep, restore=False)
+    return _drive(args.address, loc, sweep, restore=False, command="tailsweep run")
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -94,7 +82,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     loc, sweep = found.locations, found.sweep
     from sweep.launch import require_shared_storage
     require_shared_storage(args.address, loc.storage_given)
-    return _drive(args.address, loc, sweep, restore=True, restart_errored=args.restart_errored)
+    return _drive(args.address, loc, sweep, restore=True, restart_errored=args.restart_errored,
+                  command="tailsweep resume")
 
 
 def _pending(store: TrialStore, trials: Sequence[PlannedTrial], finished: set[str]) -> list[PlannedTrial]:
@@ -132,12 +121,14 @@ def _fit(tuner, store: TrialStore) -> FitOutcome:
 
 
 def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bool,
-           restart_errored: bool = False) -> int:
+           restart_errored: bool = False, command: str = "tailsweep run") -> int:
     """Run what is not finished yet: Tune's saved state first (resume), then a fresh Tuner over the
     pending trials it did not know; trials with a finished record (trial directory or MLflow) are never
     scheduled."""
     from sweep import launch
     from sweep.tracking import Tracker
+    from sweep.mlflow_runs import RunLinks
+    from sweep.run_notes import source_tags
     from sweep.trainable import TrialContext, make_plan
 
     store = TrialStore(loc.layout, sweep.name)
@@ -145,6 +136,10 @@ def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bo
     tracker.ensure_experiment(sweep.name)   # in the driver, before any trial: no SQLite schema race
     finished = tracker.finished_hashes(sweep.name)
     pending = _pending(store, sweep.trials, finished)
+    source = source_tags(command)
+    saved = loc.layout.sweep_file(sweep.name)
+    parent_id = tracker.open_sweep(sweep, saved.read_text(encoding="utf-8") if saved.is_file() else None,
+                                   running=bool(pending), source=source)
     print(f"sweep {sweep.name}: {len(sweep.trials)} trials, {len(sweep.trials) - len(pending)} already finished; "
           f"storage {loc.layout.root}; MLflow {loc.tracking.display}", flush=True)
     started = sum(1 for t in pending if store.files(t.spec_hash).spec.exists())
@@ -156,7 +151,8 @@ def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bo
         launch.init_ray(address)
         launch.check_storage_visible(loc.layout.root)
         context = TrialContext(str(loc.layout.root), sweep.name, loc.tracking, make_plan(sweep.trials),
-                               sweep.resources.checkpoint_every_s, sweep.resources.device)
+                               sweep.resources.checkpoint_every_s, sweep.resources.device,
+                               RunLinks(parent_id, tuple(source.items())))
         if restore and launch.can_restore(loc.layout, sweep.name):
             tuner = launch.restore_tuner(loc.layout, sweep.name, context, sweep.resources,
                                          restart_errored=restart_errored)
@@ -165,7 +161,13 @@ def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bo
         rest = [t for t in _pending(store, sweep.trials, finished) if t.spec_hash not in known]
         if rest and not any(o.crashed or o.stopped_early for o in outcomes):
             outcomes.append(_fit(launch.build_tuner(loc.layout, sweep.name, rest, context, sweep.resources), store))
-    return _finish(store, sweep, loc, outcomes)
+    code = _finish(store, sweep, loc, outcomes)
+    counts = outcome_counts(store, sweep_hashes(store, [t.spec_hash for t in sweep.trials]))
+    tracker.close_sweep(sweep, parent_id, counts, PARENT_STATUS.get(code, "FAILED"), source)
+    return code
+
+
+PARENT_STATUS = {EXIT_OK: "FINISHED", EXIT_TRIALS_FAILED: "FAILED", EXIT_INTERRUPTED: "KILLED"}   # exit -> parent
 
 
 def _finish(store: TrialStore, sweep: SweepSpec, loc: Locations, outcomes: Sequence[FitOutcome]) -> int:

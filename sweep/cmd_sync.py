@@ -3,7 +3,9 @@
 The trial directories are the source of truth; sync makes MLflow agree with them. It is idempotent: a
 trial's run is found by spec hash (never a second run), metric points already stored (key, step) are not
 logged again, artifacts already there (same path and size) are not uploaded again, and a trial marked
-SYNCED whose run is still finished in the store is skipped without further calls.
+SYNCED whose run is still finished (and nested under the sweep's parent run, with its note) in the store
+is skipped without further calls. It also finds or creates the sweep's one parent run and brings it up to
+date (sweep.yaml, grid.csv, outcome counts, note): after an outage, and for a store made before parents.
 """
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 
-from sweep import mlflow_runs, tracking
+from sweep import mlflow_parent, mlflow_runs, run_notes, tracking
+from sweep.config import SweepSpec, load_saved_sweep
 from sweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, UserError
 from sweep.locations import add_location_options, find_sweep
+from sweep.outcomes import outcome_counts, sweep_hashes
 from sweep.paths import Layout
 from sweep.tracking_config import TrackingConfig
 from sweep.trial_store import TrialStore
@@ -32,6 +36,8 @@ class SyncReport:
     artifacts: int = 0
     errors: tuple[str, ...] = field(default_factory=tuple)   # '<hash>: <problem>', one per failed trial
     reachable: bool = True
+    parent_created: bool = False            # the sweep's parent run was made by this call
+    runs_linked: int = 0                    # trial runs given their kind/parent tags by this call
 
     @property
     def ok(self) -> bool:
@@ -46,9 +52,13 @@ def sync_sweep(layout: Layout, name: str, config: TrackingConfig) -> SyncReport:
     base = dict(uri=config.display, finished=len(done), unfinished=len(hashes) - len(done))
     if not tracking.probe(config):
         return SyncReport(experiment_id=None, reachable=False, **base)
+    sweep, sweep_text = _saved_sweep(layout, name)
+    source = run_notes.source_tags("tailsweep sync")
     try:
         client = tracking.make_client(config)
         exp_id = mlflow_runs.ensure_experiment(client, name, config.artifact_location(name))
+        parent, parent_created = mlflow_parent.ensure_parent(client, exp_id, name, source)
+        parent_id = parent.info.run_id
         runs = mlflow_runs.runs_by_hash(client, exp_id) if done else {}
     except mlflow_runs.DeletedExperiment as err:
         raise UserError(str(err)) from None
@@ -58,16 +68,36 @@ def sync_sweep(layout: Layout, name: str, config: TrackingConfig) -> SyncReport:
     in_sync, stats, errors = 0, [], []
     for spec_hash in done:
         run = runs.get(spec_hash)
-        if run is not None and mlflow_runs.is_finished(run) and store.synced_run(spec_hash, config.uri) == run.info.run_id:
+        if (run is not None and mlflow_runs.is_finished(run) and store.synced_run(spec_hash, config.uri) == run.info.run_id
+                and mlflow_runs.is_linked(run, parent_id)):
             in_sync += 1
             continue
         try:
-            stats.append(mlflow_runs.upload_trial(client, exp_id, store, spec_hash, config.uri))
+            stats.append(mlflow_runs.upload_trial(client, exp_id, store, spec_hash, config.uri,
+                                                  links=mlflow_runs.RunLinks(parent_id, tuple(source.items()))))
         except Exception as err:  # noqa: BLE001 - one broken trial must not stop the others
             errors.append(f"{spec_hash}: {type(err).__name__}: {err}")
-    return SyncReport(experiment_id=exp_id, in_sync=in_sync, uploaded=len(stats),
+    linked = 0
+    try:
+        linked = mlflow_parent.link_trial_runs(client, exp_id, parent_id)   # unfinished trials' runs too
+        counted = sweep_hashes(store, [t.spec_hash for t in sweep.trials] if sweep is not None else [])
+        mlflow_parent.update_parent(client, client.get_run(parent_id), sweep, sweep_text,
+                                    outcome_counts(store, counted))
+    except Exception as err:  # noqa: BLE001 - reported like a trial's problem
+        errors.append(f"sweep parent run {parent_id}: {type(err).__name__}: {err}")
+    return SyncReport(experiment_id=exp_id, in_sync=in_sync, uploaded=len(stats), parent_created=parent_created,
+                      runs_linked=linked,
                       runs_created=sum(s.created for s in stats), points=sum(s.points for s in stats),
                       artifacts=sum(s.artifacts for s in stats), errors=tuple(errors), **base)
+
+
+def _saved_sweep(layout: Layout, name: str) -> tuple[SweepSpec | None, str | None]:
+    """The sweep file `run` saved (for the parent's sweep.yaml and grid.csv); (None, None) if unreadable."""
+    path = layout.sweep_file(name)
+    try:
+        return load_saved_sweep(path), path.read_text(encoding="utf-8")
+    except (OSError, UserError):
+        return None, None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -82,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_TRIALS_FAILED
     print(f"  {report.finished} finished trials: {report.uploaded} uploaded ({report.runs_created} new runs, "
           f"{report.points} metric points, {report.artifacts} files), {report.in_sync} already in sync")
+    if report.parent_created or report.runs_linked:
+        print(f"  sweep parent run {'created' if report.parent_created else 'kept'}; "
+              f"{report.runs_linked} trial runs nested under it")
     if report.unfinished:
         print(f"  {report.unfinished} unfinished trials skipped (finish them with `tailsweep resume {args.name}`)")
     for line in report.errors:

@@ -56,6 +56,7 @@ class SweepSpec:
     tracking_uri: str | None
     storage: str | None
     document: Mapping[str, Any]
+    system_metrics: bool = False    # tracking.system_metrics
 
     @property
     def varying(self) -> tuple[str, ...]:
@@ -272,7 +273,8 @@ def parse_sweep(text: str, source: str, base_dir: Path, *, saved: bool = False) 
     return SweepSpec(name=parts["name"], source=source, axes=tuple(axes.items()), trials=_plan(trials, varying),
                      resources=parts.get("resources", Resources()),
                      tracking_uri=parts.get("tracking", Tracking()).uri,
-                     storage=_absolute(storage, base_dir) if storage else None, document=document)
+                     storage=_absolute(storage, base_dir) if storage else None, document=document,
+                     system_metrics=parts.get("tracking", Tracking()).system_metrics)
 
 
 def _placement(raw: Mapping, *, saved: bool) -> tuple[dict, list[Problem]]:

@@ -112,6 +112,7 @@ class Resources(BaseModel):
 class Tracking(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     uri: StrictStr | None = None    # None: sqlite under the storage root
+    system_metrics: StrictBool = False   # MLflow system metrics per trial run (needs psutil)
 
     @field_validator("uri")
     @classmethod

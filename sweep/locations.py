@@ -65,7 +65,8 @@ def resolve_locations(storage_flag: str | None, uri_flag: str | None, sweep: Swe
     _check_root(layout.root, "--storage" if storage_flag is not None
                 else f"{sweep.source}: storage" if sweep is not None and from_file is not None else "storage root")
     uri = uri_flag or (sweep.tracking_uri if sweep else None)
-    return Locations(layout, TrackingConfig.for_layout(layout, uri), storage_flag is not None or from_file is not None)
+    tracking = TrackingConfig.for_layout(layout, uri, system_metrics=bool(sweep and sweep.system_metrics))
+    return Locations(layout, tracking, storage_flag is not None or from_file is not None)
 
 
 def find_sweep(name: str, storage_flag: str | None, uri_flag: str | None, *, required: bool = True) -> FoundSweep:

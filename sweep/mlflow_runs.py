@@ -20,7 +20,8 @@ from core.fit import fit_of_metrics
 from core.result import TrialResult
 from core.spec import TrialSpec
 from core.version import tailsweep_version
-from core.vocab import FINISHED_OUTCOMES
+from core.vocab import FINISHED_OUTCOMES, RUN_KIND_SWEEP, RUN_KIND_TRIAL
+from sweep import run_notes
 from sweep.trial_store import TrialStore
 
 if TYPE_CHECKING:
@@ -57,6 +58,37 @@ def run_tags(spec: TrialSpec, sweep: str, result: TrialResult | None = None) -> 
         if fit is not None:   # diverged and failed trials carry no fit
             tags[keys.TAG_FIT] = fit
     return tags
+
+
+@dataclass(frozen=True)
+class RunLinks:
+    """How a trial's run hangs in its sweep (picklable: the driver hands it to every trial).
+
+    ``parent_id``: the sweep's parent run (None: looked up by its kind tag, and left out if there is none
+    yet; `sync` links it later). ``source``: tags written only where a run lacks them (sweep.run_notes)."""
+
+    parent_id: str | None = None
+    source: tuple[tuple[str, str], ...] = ()
+
+
+def link_tags(parent_id: str | None) -> dict[str, str]:
+    """The kind tag of a trial run, and its parent when known."""
+    tags = {keys.TAG_KIND: RUN_KIND_TRIAL}
+    if parent_id:
+        tags[run_notes.TAG_PARENT] = parent_id
+    return tags
+
+
+def is_trial_run(run: "Run") -> bool:
+    """A trial's run: kind 'trial', or no kind tag at all (stores made before the sweep's parent run)."""
+    return run.data.tags.get(keys.TAG_KIND, RUN_KIND_TRIAL) == RUN_KIND_TRIAL
+
+
+def is_linked(run: "Run", parent_id: str | None) -> bool:
+    """The run carries the kind tag, its parent (when there is one) and, once finished, its note."""
+    tags = run.data.tags
+    return (tags.get(keys.TAG_KIND) == RUN_KIND_TRIAL and (not parent_id or tags.get(run_notes.TAG_PARENT) == parent_id)
+            and (not is_finished(run) or run_notes.TAG_NOTE in tags))
 
 
 def result_points(result: TrialResult) -> list[Point]:
@@ -128,7 +160,7 @@ def runs_by_hash(client: "MlflowClient", exp_id: str) -> dict[str, "Run"]:
     chosen: dict[str, Run] = {}
     for run in list_runs(client, exp_id):
         spec_hash = run.data.tags.get(keys.TAG_SPEC_HASH)
-        if spec_hash and (spec_hash not in chosen or _preference(run) < _preference(chosen[spec_hash])):
+        if spec_hash and is_trial_run(run) and (spec_hash not in chosen or _preference(run) < _preference(chosen[spec_hash])):
             chosen[spec_hash] = run
     return chosen
 
@@ -149,36 +181,67 @@ def find_run(client: "MlflowClient", exp_id: str, spec_hash: str, remembered: st
             if (run.info.experiment_id == exp_id and run.info.lifecycle_stage == "active"
                     and run.data.tags.get(keys.TAG_SPEC_HASH) == spec_hash):
                 return run
-    runs = list_runs(client, exp_id, f"tags.`{keys.TAG_SPEC_HASH}` = '{spec_hash}'")
+    runs = [r for r in list_runs(client, exp_id, f"tags.`{keys.TAG_SPEC_HASH}` = '{spec_hash}'") if is_trial_run(r)]
     return min(runs, key=_preference) if runs else None
 
 
+def find_parent(client: "MlflowClient", exp_id: str) -> "Run | None":
+    """The sweep's parent run (tag tailsweep.kind = sweep; the oldest, should a race ever make two)."""
+    runs = list_runs(client, exp_id, f"tags.`{keys.TAG_KIND}` = '{RUN_KIND_SWEEP}'")
+    return min(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id)) if runs else None
+
+
 def get_or_create_run(client: "MlflowClient", exp_id: str, store: TrialStore, spec: TrialSpec,
-                      run_name: str | None, uri: str, result: TrialResult | None = None) -> tuple["Run", bool]:
-    """(run, created), with every param and tag in place (outcome and layers once ``result`` is known).
-    Remembers the run id in the trial directory either way."""
+                      run_name: str | None, uri: str, result: TrialResult | None = None,
+                      links: RunLinks | None = None) -> tuple["Run", bool]:
+    """(run, created), with every param and tag in place (outcome, layers and the note once ``result`` is
+    known), nested under the sweep's parent run, with its dataset input. Remembers the run id in the
+    trial directory either way."""
     spec_hash = spec.spec_hash()
     record = store.tracking_record(spec_hash)
     run = find_run(client, exp_id, spec_hash, record.run_id(uri))
     created = run is None
+    links = links or RunLinks()
+    parent_id = links.parent_id
+    if parent_id is None:
+        parent = find_parent(client, exp_id)
+        parent_id = parent.info.run_id if parent is not None else None
     if created:
         name = run_name or record.run_name or f"trial-{spec_hash}"
-        run = client.create_run(exp_id, run_name=name, tags=run_tags(spec, store.sweep))
+        run = client.create_run(exp_id, run_name=name, tags={**run_tags(spec, store.sweep), **link_tags(parent_id),
+                                                                 **dict(links.source)})
     store.remember_run(spec_hash, run_name=run_name, uri=uri, run_id=run.info.run_id)
-    _complete_params_and_tags(client, run, spec, store.sweep, result)
+    _complete_params_and_tags(client, run, spec, store.sweep, result, parent_id, dict(links.source))
+    _ensure_dataset_input(client, run, spec)
     return client.get_run(run.info.run_id), created
 
 
 def _complete_params_and_tags(client: "MlflowClient", run: "Run", spec: TrialSpec, sweep: str,
-                              result: TrialResult | None = None) -> None:
+                              result: TrialResult | None = None, parent_id: str | None = None,
+                              source: dict[str, str] | None = None) -> None:
     from mlflow.entities import Param, RunTag
 
     params = [Param(k, v) for k, v in run_params(spec).items() if k not in run.data.params]
-    tags = [RunTag(k, v) for k, v in run_tags(spec, sweep, result).items() if run.data.tags.get(k) != v]
+    wanted = {**run_tags(spec, sweep, result), **link_tags(parent_id)}
+    if result is not None:
+        wanted[run_notes.TAG_NOTE] = run_notes.trial_note(result, {**run.data.tags, **wanted})[:MAX_TAG_VALUE]
+    tags = [RunTag(k, v) for k, v in wanted.items() if run.data.tags.get(k) != v]
+    tags += [RunTag(k, v) for k, v in (source or {}).items() if k not in run.data.tags and k not in wanted]
     for chunk in _chunks(params, MAX_PARAMS_TAGS_PER_BATCH):
         client.log_batch(run.info.run_id, params=chunk)
     for chunk in _chunks(tags, MAX_PARAMS_TAGS_PER_BATCH):
         client.log_batch(run.info.run_id, tags=chunk)
+
+
+def _ensure_dataset_input(client: "MlflowClient", run: "Run", spec: TrialSpec) -> None:
+    """The trial's dataset as an MLflow dataset input, logged once (same name and digest: already there)."""
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    fields = run_notes.trial_dataset_input(spec)
+    inputs = run.inputs.dataset_inputs if run.inputs is not None else []
+    if any(i.dataset.name == fields["name"] and i.dataset.digest == fields["digest"] for i in inputs):
+        return
+    client.log_inputs(run.info.run_id, [DatasetInput(Dataset(**fields), tags=[InputTag(run_notes.DATA_CONTEXT_TAG, "train")])])
 
 
 def history_points(client: "MlflowClient", run_id: str, step_keys: Iterable[str]) -> set[tuple[str, int]]:
@@ -229,7 +292,7 @@ class UploadStats:
 
 def upload_trial(client: "MlflowClient", exp_id: str, store: TrialStore, spec_hash: str, uri: str, *,
                  run_name: str | None = None, known_points: set[tuple[str, int]] | None = None,
-                 result: TrialResult | None = None) -> UploadStats:
+                 result: TrialResult | None = None, links: RunLinks | None = None) -> UploadStats:
     """Make the store's run for a finished trial hold exactly the trial directory's records; idempotent.
 
     ``known_points``: (key, step) pairs the caller knows the run holds (a live logger's own bookkeeping);
@@ -240,7 +303,7 @@ def upload_trial(client: "MlflowClient", exp_id: str, store: TrialStore, spec_ha
         result = store.load_result(spec_hash)
     elif result.spec.spec_hash() != spec_hash:
         raise ValueError(f"result: spec hash {result.spec.spec_hash()} is not trial {spec_hash}")
-    run, created = get_or_create_run(client, exp_id, store, result.spec, run_name, uri, result)
+    run, created = get_or_create_run(client, exp_id, store, result.spec, run_name, uri, result, links)
     run_id = run.info.run_id
     have = set() if created else _points_held(client, run, result, known_points)
     missing, seen = [], set(have)

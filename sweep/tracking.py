@@ -34,12 +34,15 @@ from sweep.trial_store import TrialStore
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from sweep.config import SweepSpec
+
 from sweep.mlflow_runs import (
     MAX_METRICS_PER_BATCH,
     MAX_TAG_VALUE,
     TAG_ERROR,
     DeletedExperiment,
     Point,
+    RunLinks,
     ensure_experiment,
     experiment_id,
     get_or_create_run,
@@ -159,7 +162,43 @@ class Tracker:
             return {h for h, run in runs_by_hash(self.client, exp_id).items() if is_finished(run)}
         return self.call(fetch, default=set()) or set()
 
-    def upload_finished(self, store: TrialStore, spec_hash: str, run_name: str | None = None) -> bool:
+    # ---- the sweep's parent run (sweep.mlflow_parent), from the driver
+    def open_sweep(self, sweep: "SweepSpec", sweep_text: str | None, *, running: bool,
+                   source: dict[str, str] | None = None) -> str | None:
+        """Find or create the sweep's parent run (before any trial starts), upload its sweep file and grid;
+        its id, or None while the store is unreachable (trials then look it up by tag; sync links them)."""
+        from sweep import mlflow_parent
+
+        exp_id = self.ensure_experiment(sweep.name)
+        if exp_id is None:
+            return None
+
+        def open_() -> str:
+            parent, _ = mlflow_parent.ensure_parent(self.client, exp_id, sweep.name, source, running=running)
+            mlflow_parent.update_parent(self.client, parent, sweep, sweep_text, None)
+            return parent.info.run_id
+        return self.call(open_)
+
+    def close_sweep(self, sweep: "SweepSpec", parent_id: str | None, counts: dict[str, int], status: str,
+                    source: dict[str, str] | None = None) -> None:
+        """When the sweep ends: outcome counts and note on the parent, trial runs linked, parent ended."""
+        from sweep import mlflow_parent
+
+        if not self.recheck() or not self.available():
+            return
+        exp_id = self.ensure_experiment(sweep.name)
+        if exp_id is None:
+            return
+
+        def close() -> None:
+            parent, _ = mlflow_parent.ensure_parent(self.client, exp_id, sweep.name, source)
+            mlflow_parent.update_parent(self.client, parent, sweep, None, counts)
+            mlflow_parent.link_trial_runs(self.client, exp_id, parent.info.run_id)
+            mlflow_parent.end_parent(self.client, parent.info.run_id, status)
+        self.call(close)
+
+    def upload_finished(self, store: TrialStore, spec_hash: str, run_name: str | None = None,
+                        links: RunLinks | None = None) -> bool:
         """For a trial already DONE in its directory (a rerun, a restored sweep): upload what the store
         lacks, without reopening its run. True when the store holds every record."""
         if not self.available():
@@ -170,12 +209,12 @@ class Tracker:
         exp_id = self.ensure_experiment(store.sweep)
         if exp_id is None:
             return False
-        stats = self.call(upload_trial, self.client, exp_id, store, spec_hash, uri, run_name=run_name)
+        stats = self.call(upload_trial, self.client, exp_id, store, spec_hash, uri, run_name=run_name, links=links)
         return stats is not None
 
     def trial_logger(self, store: TrialStore, spec: TrialSpec, run_name: str | None = None,
-                     flush_every_s: float = 10.0) -> "TrialLogger":
-        return TrialLogger(self, store, spec, run_name, flush_every_s).start()
+                     flush_every_s: float = 10.0, links: RunLinks | None = None) -> "TrialLogger":
+        return TrialLogger(self, store, spec, run_name, flush_every_s, links).start()
 
 
 @dataclass(frozen=True)
@@ -195,8 +234,10 @@ class TrialLogger:
     """
 
     def __init__(self, tracker: Tracker, store: TrialStore, spec: TrialSpec, run_name: str | None,
-                 flush_every_s: float = 10.0):
+                 flush_every_s: float = 10.0, links: RunLinks | None = None):
         self.tracker, self.store, self.spec, self.run_name = tracker, store, spec, run_name
+        self.links = links
+        self._system_metrics: Any = None   # MLflow's SystemMetricsMonitor, when tracking.system_metrics
         self.spec_hash = spec.spec_hash()
         self.flush_every_s = flush_every_s
         self.run_id: str | None = None
@@ -217,7 +258,8 @@ class TrialLogger:
         exp_id = self.tracker.ensure_experiment(self.store.sweep)
         if exp_id is None:
             return
-        run, created = get_or_create_run(client, exp_id, self.store, self.spec, self.run_name, self.tracker.config.uri)
+        run, created = get_or_create_run(client, exp_id, self.store, self.spec, self.run_name, self.tracker.config.uri,
+                                         links=self.links)
         if not created and not self.store.is_done(self.spec_hash):
             # A retried or resumed trial continues its own run: reopen it, and learn which step points
             # it holds so the replayed iterations since the last checkpoint are not logged twice.
@@ -228,6 +270,36 @@ class TrialLogger:
                     client.delete_tag(run.info.run_id, tag)
             self._logged = history_points(client, run.info.run_id, [k for k in run.data.metrics if keys.is_step_key(k)])
         self._exp_id, self.run_id = exp_id, run.info.run_id
+        if self.tracker.config.system_metrics and not self.store.is_done(self.spec_hash):
+            self._start_system_metrics()
+
+    def _start_system_metrics(self) -> None:
+        """MLflow's system-metrics monitor on this run (system/cpu_utilization_percentage, ...; needs
+        psutil: the `system-metrics` extra). Live only: sync cannot rebuild these after an outage."""
+        try:
+            from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+            monitor = SystemMetricsMonitor(self.run_id, resume_logging=True, tracking_uri=self.tracker.config.uri)
+            monitor.start()
+        except Exception as err:  # noqa: BLE001 - psutil missing or MLflow refusing: the trial goes on
+            log.warning("tailsweep: system metrics off for this trial (%s: %s); install the "
+                        "`system-metrics` extra (psutil)", type(err).__name__, err)
+            return
+        self._system_metrics = monitor
+
+    def _stop_system_metrics(self) -> None:
+        monitor, self._system_metrics = self._system_metrics, None
+        if monitor is not None:
+            try:
+                monitor.finish()
+                # The monitor publishes once per sampling interval (10 s): the samples of the last,
+                # partial interval (a whole short trial) would be lost without this.
+                tail = monitor.aggregate_metrics()
+                if tail:
+                    monitor.publish_metrics(tail)
+                    monitor.mlflow_logger.flush()
+            except Exception:  # noqa: BLE001 - best effort, never a trial error
+                pass
 
     @property
     def online(self) -> bool:
@@ -260,6 +332,7 @@ class TrialLogger:
         if result.spec != self.spec:
             raise ValueError(f"result: spec hash {result.spec.spec_hash()} does not match the logger's {self.spec_hash}")
         written = self.store.write_result(result)
+        self._stop_system_metrics()   # before the run ends: its last samples land in the open run
         self._buffer = []   # result.history holds every buffered point
         if not self.tracker.online and self.tracker.recheck():
             self._trust_logged = False
@@ -270,7 +343,7 @@ class TrialLogger:
         stats = self.tracker.call(
             upload_trial, self.tracker.client, self._exp_id, self.store, self.spec_hash, self.tracker.config.uri,
             run_name=self.run_name, known_points=self._logged if self._trust_logged else None,
-            result=result if written else None)   # not written: the directory's earlier record is the truth
+            result=result if written else None, links=self.links)   # not written: the directory's earlier record is the truth
         return RecordOutcome(written, stats is not None, self.run_id)
 
     def fail(self, error: BaseException | str) -> None:
@@ -278,6 +351,7 @@ class TrialLogger:
         FAILED with outcome tag 'failed'; a retry reopens the same run."""
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         self.store.write_failure(self.spec_hash, text)
+        self._stop_system_metrics()
         self.flush()
         if not self.online:
             return

@@ -47,6 +47,7 @@ class TrackingConfig:
     probe_timeout_s: float = 2.0
     http_max_retries: int = 1      # MLflow's default, 7 with backoff, stalls every call for minutes
     http_timeout_s: int = 10
+    system_metrics: bool = False   # tracking.system_metrics: MLflow's CPU/memory/disk/GPU metrics per trial run
 
     def __post_init__(self) -> None:
         problem = check_tracking_uri(self.uri)
@@ -56,11 +57,11 @@ class TrackingConfig:
             raise ValueError(f"artifact_root: must be an absolute path, got {self.artifact_root!r}")
 
     @classmethod
-    def for_layout(cls, layout: Layout, uri: str | None = None) -> "TrackingConfig":
+    def for_layout(cls, layout: Layout, uri: str | None = None, *, system_metrics: bool = False) -> "TrackingConfig":
         """The default store (SQLite under the root) unless ``uri`` names another one."""
         uri = uri or layout.tracking_uri
         remote = urlsplit(uri).scheme in REMOTE_SCHEMES
-        return cls(uri=uri, artifact_root=None if remote else str(layout.artifact_root))
+        return cls(uri=uri, artifact_root=None if remote else str(layout.artifact_root), system_metrics=system_metrics)
 
     @property
     def remote(self) -> bool:

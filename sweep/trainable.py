@@ -23,6 +23,7 @@ from core.pipeline import run_trial
 from core.result import TrialResult
 from core.spec import TrialSpec
 from sweep.config import PlannedTrial
+from sweep.mlflow_runs import RunLinks
 from sweep.paths import Layout
 from sweep.tracking import Tracker
 from sweep.tracking_config import TrackingConfig
@@ -41,6 +42,7 @@ class TrialContext:
     plan: Mapping[str, tuple[str, TrialSpec]]   # spec hash -> (run name, the validated spec itself)
     checkpoint_every_s: float = 60.0
     device: str = "auto"            # resources.device: placement, never part of a spec
+    links: RunLinks = RunLinks()    # the sweep's parent run and the source tags, for every trial run
 
     def planned(self, spec_hash: str, store: TrialStore) -> tuple[str, TrialSpec]:
         """Tune's config holds only the hash (a readable progress table); the spec comes from here."""
@@ -121,11 +123,11 @@ def run_planned_trial(config: dict[str, Any], context: TrialContext) -> None:
     name, spec = context.planned(spec_hash, store)
     tracker = Tracker(context.tracking)
     if store.is_done(spec_hash):   # finished by an earlier attempt: never retrain; MLflow catches up
-        tracker.upload_finished(store, spec_hash, name)
+        tracker.upload_finished(store, spec_hash, name, links=context.links)
         tune.report({"outcome": store.outcome(spec_hash), "skipped": True})
         return
     _use_trial_cpus()
-    logger = tracker.trial_logger(store, spec, name)
+    logger = tracker.trial_logger(store, spec, name, links=context.links)
     hooks = _TuneHooks(logger, context.checkpoint_every_s)
     callbacks = [MetricsCallback(hooks.metrics),
                  SnapshotCallback(store.snapshot_saver(spec_hash), every=spec.train.snapshot_every),

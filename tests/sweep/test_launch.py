@@ -40,7 +40,8 @@ def _client(root: Path):
 def _runs(root: Path, sweep: str) -> list:
     client = _client(root)
     experiment = client.get_experiment_by_name(sweep)
-    return [] if experiment is None else client.search_runs([experiment.experiment_id])
+    runs = [] if experiment is None else client.search_runs([experiment.experiment_id])
+    return [r for r in runs if r.data.tags.get(keys.TAG_KIND) != "sweep"]   # trial runs (the parent: test_parent_run)
 
 
 def _artifacts(client, run_id: str, path: str | None = None) -> set[str]:

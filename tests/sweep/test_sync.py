@@ -54,7 +54,7 @@ def snapshot(layout: Layout, uri: str | None = None) -> dict:
     client = tracking.make_client(TrackingConfig.for_layout(layout, uri))
     exp = client.get_experiment_by_name(SWEEP)
     out = {}
-    for run in mlflow_runs.list_runs(client, exp.experiment_id):
+    for run in filter(mlflow_runs.is_trial_run, mlflow_runs.list_runs(client, exp.experiment_id)):
         hist = {k: sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, k))
                 for k in run.data.metrics if keys.is_step_key(k)}
         arts = sorted(f.path for d in (None, "weights", "plots") for f in client.list_artifacts(run.info.run_id, d))

@@ -20,7 +20,7 @@ import pytest
 from core import keys
 from core.result import TrialResult
 from core.spec import TrialSpec
-from sweep import mlflow_runs, tracking, tracking_config
+from sweep import mlflow_parent, mlflow_runs, tracking, tracking_config
 from sweep.cmd_sync import sync_sweep
 from sweep.paths import Layout
 from sweep.tracking import TrackingConfig, Tracker
@@ -394,8 +394,9 @@ def test_server_outage_mid_trial_then_sync_matches_an_undisturbed_run(layout: La
     a, b = make_result(make_spec(width=8)), make_result(make_spec(width=32))
     b = TrialResult(spec=b.spec, status=b.status, iterations=b.iterations, metrics=b.metrics, layers=b.layers,
                     history=b.history + ((1000, "batch/loss", float("nan")),))    # NaN survives the round trip
-    for sweep in ("reference", SWEEP):
-        assert Tracker(config).ensure_experiment(sweep) is not None
+    for sweep in ("reference", SWEEP):   # as the driver does: the experiment and the parent run first
+        exp_id = Tracker(config).ensure_experiment(sweep)
+        mlflow_parent.ensure_parent(tracking.make_client(config), exp_id, sweep, running=True)
     ref_store = TrialStore(layout, "reference")
     for result in (a, b):
         assert run_trial_into(Tracker(config), ref_store, result).record(result).uploaded
@@ -429,7 +430,7 @@ def compare_sweeps(client, sweep: str, reference: str) -> None:
     def summary(name: str) -> dict:
         exp = client.get_experiment_by_name(name)
         out = {}
-        for run in mlflow_runs.list_runs(client, exp.experiment_id):
+        for run in filter(mlflow_runs.is_trial_run, mlflow_runs.list_runs(client, exp.experiment_id)):
             step_keys = sorted(k for k in run.data.metrics if keys.is_step_key(k))
             hist = {k: [(m.step, repr(m.value)) for m in sorted(client.get_metric_history(run.info.run_id, k),
                                                                  key=lambda m: m.step)] for k in step_keys}
