@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, TypeVar
 
 from core import keys
+from core.vocab import RUN_KIND_SWEEP
 from sweep.config import PlannedTrial, load_sweep
 from sweep.paths import Layout, TrialFiles
 
@@ -304,9 +305,15 @@ def all_runs(uri: str, sweep: str) -> list:
 
 
 def runs_per_hash(uri: str, sweep: str) -> dict[str, list]:
+    """Trial runs by spec hash; the sweep's parent run is checked to be exactly one and left out."""
     out: dict[str, list] = {}
+    parents = []
     for run in all_runs(uri, sweep):
+        if run.data.tags.get(keys.TAG_KIND) == RUN_KIND_SWEEP:
+            parents.append(run)
+            continue
         out.setdefault(run.data.tags.get(keys.TAG_SPEC_HASH, "?"), []).append(run)
+    assert len(parents) == 1, f"sweep {sweep}: {len(parents)} parent runs in {uri} (want exactly one)"
     return out
 
 
