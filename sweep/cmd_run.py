@@ -201,8 +201,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     fits = {h: _fit_columns(store, h) for h in [*planned, *earlier]}
     underfit = sum(1 for acc, fit in fits.values() if fit == FIT_UNDERFIT)
     if underfit:
-        print(f"  {underfit} capped trial(s) underfit: final train accuracy < {MIN_TRAIN_ACC:g}; the report leaves them "
-              "out of its statistics")
+        print(f"note: {underfit} capped trial(s) underfit (final train accuracy < {MIN_TRAIN_ACC:g}); the report leaves "
+              "them out of its statistics")
     if args.trials:
         for spec_hash in [*planned, *earlier]:
             acc, fit = fits[spec_hash]

@@ -168,6 +168,7 @@ def test_sweep_file_analysis_section_and_flags():
         assert str(err.value).startswith(message)
 
 
+@pytest.mark.integration   # two report builds: .ci/run's integration step
 def test_report_warns_lists_exclusions_and_marks_trials(rep, tmp_path):
     from analysis.report import write_report
 
@@ -197,6 +198,7 @@ def test_report_warns_lists_exclusions_and_marks_trials(rep, tmp_path):
     assert point["n"] == 3
 
 
+@pytest.mark.integration   # two report builds: .ci/run's integration step
 def test_cli_sweep_file_defaults_apply_and_flags_win(rep, tmp_path, capsys):
     from analysis.__main__ import main as analysis_main
     from analysis.bundle import write_bundle

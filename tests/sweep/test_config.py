@@ -108,7 +108,9 @@ def test_locations_flag_beats_file_beats_default(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name, trials, varying", [
-    ("quick", 12, ("eta_over_b", "width")),
+    ("quick", 27, ("eta_over_b", "width", "seed")),
+    ("noise-width", 30, ("width", "noise_scale", "seed")),
+    ("mean-field", 15, ("width", "seed")),
     ("paper-mnist-fcn", 120, ("eta_over_b", "batch_size", "depth", "seed")),
     ("paper-cifar10", 48, ("eta_over_b", "batch_size", "seed")),
     ("width-scan", 54, ("eta_over_b", "width", "seed")),
@@ -122,7 +124,9 @@ def test_shipped_configs(name, trials, varying):
 def test_quick_demo_spans_the_measured_heavy_tail_range():
     sweep = load_sweep(CONFIGS / "quick.yaml")
     axes = dict(sweep.axes)
-    assert axes["eta_over_b"] == (1e-3, 4e-3, 8e-3, 1.2e-2) and axes["width"] == (64, 128, 256)
+    # three levels of each axis and three replicates: every claim can get an interval from the data
+    assert axes["eta_over_b"] == (2e-3, 6e-3, 1.2e-2) and axes["width"] == (64, 128, 256)
+    assert axes["seed"] == (0, 1, 2)
     spec = sweep.trials[0].spec
     assert (spec.data.dataset, spec.model.arch, spec.model.depth, spec.batch_size) == ("mnist5k", "fcn", 3, 50)
     assert spec.train.max_iters < TrialSpec(eta_over_b=1.0).train.max_iters   # shortened, said in the file
@@ -233,3 +237,20 @@ def test_resources_device_places_trials_without_changing_their_identity():
     placed = parse(tiny_sweep_text().replace("max_failures: 0", "max_failures: 0, device: cuda:1"))
     assert placed.resources.device == "cuda:1"
     assert [t.spec_hash for t in placed.trials] == [t.spec_hash for t in parse(tiny_sweep_text()).trials]
+
+
+def test_noise_width_demo_is_the_follow_ups_regime():
+    sweep = load_sweep(CONFIGS / "noise-width.yaml")
+    specs = [t.spec for t in sweep.trials]
+    assert {s.model.resolved_depth for s in specs} == {2} and {s.eta for s in specs} == {0.1}
+    assert {(s.train.stop_acc, s.train.post_converge_iters, s.train.max_iters) for s in specs} == {(0.95, 0, 20000)}
+    noisy = [s for s in specs if s.train.has_noise]
+    assert len(noisy) == 15 and {(s.train.noise, s.train.noise_alpha, s.train.noise_scale) for s in noisy} == {
+        ("row", 1.75, 0.05)}
+    plain = [s for s in specs if not s.train.has_noise]
+    assert {s.spec_hash() for s in plain} == {
+        TrialSpec.from_dict({**s.to_dict(), "train": {**s.train.to_dict(), "noise": "none", "noise_scale": None}}).spec_hash()
+        for s in plain}
+    assert "neuron" in specs[0].compress.methods and 0.316 in specs[0].compress.eps
+    mean_field = load_sweep(CONFIGS / "mean-field.yaml")
+    assert {t.spec.model.parametrization for t in mean_field.trials} == {"mean_field"}

@@ -29,7 +29,8 @@ from sweep.trainable import CHECKPOINT_CHECK_ITERS, TrialContext, make_plan
 from sweep.trial_store import TrialStore
 from tests.conftest import tiny_sweep_text
 
-pytestmark = pytest.mark.usefixtures("ray_session")
+# Whole sweeps: run by .ci/run's integration step, on the session's one Ray.
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
 
 
 def _client(root: Path):

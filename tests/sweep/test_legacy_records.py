@@ -89,7 +89,7 @@ def test_status_shows_train_accuracy_and_underfit(tmp_path, capsys):
     layout.sweep_file(SWEEP).write_text(SAVED)
     assert main(["status", SWEEP, "--storage", str(layout.root), "--trials"]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "1 capped trial(s) underfit" in out
+    assert "note: 1 capped trial(s) underfit" in out
     for spec_hash, (status, acc) in fits.items():
         line = next(line for line in out.splitlines() if spec_hash in line)
         assert status in line and f"train acc {acc:.3f}" in line

@@ -38,6 +38,7 @@ def test_report_and_export_may_name_a_sweep_with_no_saved_file(tmp_path):
 
 
 @pytest.mark.usefixtures("ray_session")
+@pytest.mark.integration   # a whole sweep, then report and export
 def test_report_and_export_by_name_read_the_store_the_sweep_ran_against(tmp_path, monkeypatch, capsys):
     """`run --tracking-uri` saved the URI with the sweep, and resume/status/sync honoured it, but report and
     export NAME read the default SQLite store under the root (no such experiment there)."""

@@ -24,6 +24,8 @@ from tests.conftest import tiny_sweep_text
 from tests.sweep.test_sync import SWEEP as OFFLINE, offline_sweep, sync  # noqa: F401 (fixture)
 from tests.sweep.test_tracking import free_port, mlflow_env, mlflow_template  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.integration   # whole sweeps: run by .ci/run's integration step
+
 NAME = "parent"
 
 

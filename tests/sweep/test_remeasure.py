@@ -18,13 +18,16 @@ from sweep.paths import Layout
 from sweep.trial_store import TrialStore
 from tests.conftest import tiny_sweep_text
 
+pytestmark = pytest.mark.integration   # whole sweeps: run by .ci/run's integration step
+
 PERTURBED = ("alpha/avg/uni/layer0", "prunable/avg/singular/median/eps0.1/layer2")
 
 
 def _runs(uri: str, name: str):
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name(name)
-    return client, client.search_runs([exp.experiment_id])
+    trial_runs = [r for r in client.search_runs([exp.experiment_id]) if r.data.tags.get(keys.TAG_KIND) != "sweep"]
+    return client, trial_runs
 
 
 @pytest.fixture
