@@ -304,6 +304,11 @@ def all_runs(uri: str, sweep: str) -> list:
             return runs
 
 
+def trial_runs(uri: str, sweep: str) -> list:
+    """Every run of the sweep's experiment but its parent (kind sweep): one per trial when nothing is lost."""
+    return [run for run in all_runs(uri, sweep) if run.data.tags.get(keys.TAG_KIND) != RUN_KIND_SWEEP]
+
+
 def runs_per_hash(uri: str, sweep: str) -> dict[str, list]:
     """Trial runs by spec hash; the sweep's parent run is checked to be exactly one and left out."""
     out: dict[str, list] = {}

@@ -43,7 +43,11 @@ def _snapshot(reference) -> dict:
     layout = Layout(reference.root)
     return {"done": helpers.done_stamps(reference.root, reference.sweep),
             "runs": sorted((r.info.run_id, r.info.status, r.info.end_time)
-                           for r in helpers.all_runs(reference.uri, reference.sweep)),
+                           for r in helpers.trial_runs(reference.uri, reference.sweep)),
+            # the sweep's one parent run: a rerun must not touch it either
+            "parent": sorted((r.info.run_id, r.info.status, r.info.end_time, tuple(sorted(r.data.metrics.items())))
+                             for r in helpers.all_runs(reference.uri, reference.sweep)
+                             if r.data.tags.get(keys.TAG_KIND) == "sweep"),
             "tune": sorted((p.name, p.stat().st_mtime_ns) for p in layout.ray_dir(reference.sweep).rglob("*")),
             "trial_files": sorted((p.relative_to(layout.root).as_posix(), p.stat().st_mtime_ns)
                                   for p in layout.trials_dir(reference.sweep).rglob("*"))}
@@ -53,7 +57,7 @@ def _snapshot(reference) -> dict:
 def test_rerun_of_a_finished_sweep_trains_nothing_and_creates_no_runs(command, reference, reference_records,
                                                                       spawn, tmp_path):
     before = _snapshot(reference)
-    assert len(before["done"]) == len(before["runs"]) == len(reference.trials)
+    assert len(before["done"]) == len(before["runs"]) == len(reference.trials) and len(before["parent"]) == 1
     target = str(reference.file) if command == "run" else reference.sweep
     proc = spawn([command, target, "--storage", str(reference.root)], tmp_path / f"{command}.log")
     assert proc.wait(timeout=120) == 0, helpers.tail(proc.output())

@@ -50,7 +50,7 @@ def test_killed_worker_is_retried_from_its_checkpoint_into_the_same_run(spawn, t
     # Same MLflow run, continued: one run, the id opened before the kill, holding exactly what an
     # undisturbed run holds (no step point lost or logged twice) and what the trial directory holds.
     uri = Layout(root).tracking_uri
-    (run,) = helpers.all_runs(uri, NAME)
+    (run,) = helpers.trial_runs(uri, NAME)
     assert run_id == {uri: run.info.run_id} and json.loads(files.run_id.read_text())["runs"] == run_id
     record = helpers.run_record(uri, run)
     helpers.assert_same_run(record, reference_records[trial.spec_hash], trial.name)
