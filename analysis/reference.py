@@ -1,11 +1,12 @@
-"""The i.i.d. symmetric alpha-stable reference for magnitude pruning (PAPER.md, claim 3 and its d-table).
+"""The i.i.d. symmetric alpha-stable reference for magnitude pruning (docs/science.md,
+"Compression": claim 3 and its d-table).
 
 For a layer with d entries and measured alpha, draw i.i.d. SaS vectors of length d (Gaussian when
 alpha >= 2), and report the median and 5-95% band over draws of (a) the relative l2 error after
 removing the smallest fraction r of entries and (b) the prunable fraction at eps. Draws x items are
 bounded by a sample budget; layers larger than ``max_items`` are simulated at ``max_items`` entries and
 their error curves scaled by (d / max_items)^(1/2 - 1/alpha), the rate at which the relative error of
-i.i.d. SaS entries falls with d (PAPER.md's d-table follows it to two decimals). Such points are
+i.i.d. SaS entries falls with d (the d-table in docs/science.md follows it to two decimals). Such points are
 flagged ``extrapolated``.
 """
 from __future__ import annotations

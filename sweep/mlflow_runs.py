@@ -116,7 +116,7 @@ def ensure_experiment(client: "MlflowClient", sweep: str, artifact_location: str
     """The sweep's experiment id, creating it (tagged, with its absolute artifact location) if needed.
 
     Call it in the driver before any trial starts: two processes creating the schema of a fresh SQLite
-    store race (DESIGN.md field notes)."""
+    store race: two trials creating a fresh SQLite schema at once fail with 'table already exists'."""
     tags = {EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, keys.TAG_SWEEP: sweep}
     experiment = client.get_experiment_by_name(sweep)
     if experiment is None:

@@ -24,7 +24,7 @@ def test_kernels_match_brute_force():
 
 
 def test_reproduces_the_d_table_of_paper_md():
-    """PAPER.md: medians of the relative l2 error keeping the top 10%: alpha 1.5 -> 0.31 (d=1e3), 0.21 (1e4);
+    """docs/science.md: medians of the relative l2 error keeping the top 10%: alpha 1.5 -> 0.31 (d=1e3), 0.21 (1e4);
     alpha 1.8 -> 0.58, 0.51; Gaussian 0.749 at every d; Gaussian prunable fraction at eps 0.1 = 0.2653."""
     ref = StableReference(ratios=(0.9,), max_draws=200, budget=1_000_000)
     for alpha, d, want, tol in ((1.5, 1000, 0.31, 0.03), (1.5, 10_000, 0.21, 0.03), (1.8, 1000, 0.58, 0.03),
@@ -37,7 +37,7 @@ def test_reproduces_the_d_table_of_paper_md():
 
 
 def test_large_layers_are_extrapolated_along_the_known_rate():
-    """PAPER.md d-table, alpha 1.5: 0.14 at d = 1e5 and 0.10 at d = 1e6, simulated at only 1e4 entries."""
+    """docs/science.md's d-table, alpha 1.5: 0.14 at d = 1e5 and 0.10 at d = 1e6, simulated at only 1e4 entries."""
     ref = StableReference(ratios=(0.9,), max_items=10_000, budget=1_000_000, min_draws=100)
     big, bigger = ref.point(1.5, 100_000), ref.point(1.5, 1_000_000)
     assert big.extrapolated and big.simulated_items == 10_000

@@ -387,7 +387,7 @@ def free_port() -> int:
 
 
 class MlflowServer:
-    """A lean `mlflow server` on 127.0.0.1 (DESIGN.md field notes) that a test stops and starts again on
+    """A lean `mlflow server` on 127.0.0.1 (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false, one worker) that a test stops and starts again on
     the same port and database: SQLite under ``folder``, or ``backend_uri`` (tests/postgres: PostgreSQL)."""
 
     def __init__(self, folder: Path, backend_uri: str | None = None):
