@@ -95,5 +95,5 @@ def history_mismatches(uri: str, found: Census, root: Path, sweep: str, metric_k
 
 
 def _is_step(key: str) -> bool:
-    from sweep.mlflow_runs import is_step_key
+    from core.keys import is_step_key
     return is_step_key(key) and not helpers.is_timing(key)
