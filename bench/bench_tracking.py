@@ -46,10 +46,10 @@ def baseline(iters: int) -> tuple[TrialResult, float, float]:
     torch.set_num_threads(1)
     spec = TrialSpec(eta_over_b=8e-3, model=ModelSpec(arch="fcn", depth=3, width=256),
                      train=TrainSpec(max_iters=iters, post_converge_iters=500, eval_every=EVAL_EVERY,
-                                     alpha_every=500, test_every=1000, device="cpu"),
+                                     alpha_every=500, test_every=1000),
                      compress=CompressSpec())
     clock = Clock()
-    result = run_trial(spec)
+    result = run_trial(spec, device="cpu")
     clock.lap("trial")
     return result, *clock.times["trial"]
 

@@ -25,16 +25,16 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     spec = TrialSpec(eta_over_b=4e-3, batch_size=50, data=DataSpec(dataset="mnist5k"),
                      model=ModelSpec(width=args.width, depth=args.depth),
-                     train=TrainSpec(max_iters=args.iters, avg_window=min(1000, args.iters), device=args.device),
+                     train=TrainSpec(max_iters=args.iters, avg_window=min(1000, args.iters)),
                      compress=CompressSpec())
-    result = run_trial(spec)
+    result = run_trial(spec, device=args.device)   # placement, not part of the spec
     n_weights = sum(int(torch.tensor(l["shape"]).prod()) for l in result.layers)
     print(f"FCN{args.depth}-{args.width} ({n_weights / 1e6:.1f}M weights), mnist5k, {args.iters} iterations, "
           f"{args.threads} thread(s), device {args.device}; {len(spec.compress.ratios)} pruning ratios x "
           f"{len(spec.compress.methods)} methods x 2 weight sets; {len(spec.compress.curve_ratios)} curve ratios")
     m = result.metrics
     print(f"  train per 1k iterations  {1000 * m[keys.time_key('train')] / args.iters:8.2f} s")
-    for stage in ("data", "evaluate", "tails", "curves", "pruned_eval"):
+    for stage in ("data", "evaluate", "tails", "ranks", "curves", "pruned_eval"):
         print(f"  {stage:<24} {m.get(keys.time_key(stage), float('nan')):8.2f} s")
 
 

@@ -22,6 +22,7 @@ from core.vocab import DIVERGED, WEIGHT_SETS, ChoiceError
 from sweep import mlflow_runs, tracking
 from sweep.errors import EXIT_OK, EXIT_TRIALS_FAILED, UserError
 from sweep.locations import add_location_options, find_sweep
+from sweep.tracking_config import TrackingConfig
 from sweep.trial_store import TrialStore
 
 # Metrics a remeasure keeps from training: everything else is a measurement and is recomputed.
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     return _update_runs(args.name, store, done, found.locations.tracking)
 
 
-def _update_runs(name: str, store: TrialStore, done: list[str], config) -> int:
+def _update_runs(name: str, store: TrialStore, done: list[str], config: TrackingConfig) -> int:
     """Bring each run whose measurement-version tag is older than its record (or whose values differ,
     after --all) up to the record; runs already equal are left alone."""
     if not tracking.probe(config):
