@@ -13,8 +13,8 @@ from typing import Sequence
 
 import torch
 
-# Keeps U strictly inside (0, 1): U = 0 would put V on -pi/2 (cos V = 0) or make W = -log U infinite.
-_OPEN = 2.0 ** -24
+# U = 0 would make W = -log U infinite; rand never returns 1, so only the low end needs a floor.
+_TINY_U = 2.0 ** -24
 
 
 def _check_alpha(alpha: float, low_open: float, high: float, field: str = "alpha") -> float:
@@ -24,14 +24,16 @@ def _check_alpha(alpha: float, low_open: float, high: float, field: str = "alpha
     return float(alpha)
 
 
-def _uniform_angle_and_exponential(shape: Sequence[int], generator: torch.Generator, device, dtype
-                                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """V ~ U(-pi/2, pi/2) and log W with W ~ Exp(1), drawn in that order from ``generator``."""
-    u = torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype).clamp_(_OPEN, 1 - _OPEN)
-    v = u.sub_(0.5).mul_(math.pi)
-    e = torch.rand(tuple(shape), generator=generator, device=device, dtype=dtype).clamp_(_OPEN, 1 - _OPEN)
-    log_w = e.log_().neg_().log_()       # log(-log U) = log W
-    return v, log_w
+def _angle_and_minus_exponential(n: int, generator: torch.Generator, device, dtype
+                                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """V ~ U(-pi/2, pi/2) strictly inside (cos V > 0) and -W with W ~ Exp(1): n of each, from one draw
+    of 2n uniforms (V from the first n)."""
+    u = torch.rand((2, n), generator=generator, device=device, dtype=dtype)
+    # The largest value of this dtype below pi/2: float32(pi/2) lies above pi/2, and cos of it is < 0.
+    edge = torch.nextafter(torch.tensor(math.pi / 2, dtype=dtype), torch.tensor(0.0, dtype=dtype)).item()
+    v = u[0].mul_(math.pi).sub_(math.pi / 2).clamp_(-edge, edge)
+    minus_w = u[1].clamp_(min=_TINY_U).log_()
+    return v, minus_w
 
 
 def sample_sas(alpha: float, shape: Sequence[int], *, generator: torch.Generator,
@@ -39,14 +41,18 @@ def sample_sas(alpha: float, shape: Sequence[int], *, generator: torch.Generator
     """Unit-scale symmetric alpha-stable draws, 0 < alpha <= 2 (S1; alpha = 2 is N(0, 2))."""
     alpha = _check_alpha(alpha, 0.0, 2.0)
     device = generator.device if device is None else torch.device(device)
-    v, log_w = _uniform_angle_and_exponential(shape, generator, device, dtype)
+    shape = tuple(shape)
+    v, minus_w = _angle_and_minus_exponential(math.prod(shape), generator, device, dtype)
     if alpha == 1.0:
-        return torch.tan(v)
-    # X = sin(aV) / cos(V)^(1/a) * (cos((1-a)V) / W)^((1-a)/a), evaluated in log space for the powers.
-    power = (1.0 - alpha) / alpha
-    log_scale = torch.cos(v).log_().mul_(-1.0 / alpha)
-    log_scale.add_(torch.cos(v * (1.0 - alpha)).log_().sub_(log_w).mul_(power))
-    return torch.sin(v.mul_(alpha)).mul_(log_scale.exp_())
+        return torch.tan(v).reshape(shape)
+    # CMS: X = sin(aV) / cos(V)^(1/a) * (cos((1-a)V) / W)^((1-a)/a). Since cos(V)^(-1/a) =
+    # cos(V)^(-1) * cos(V)^(-(1-a)/a), X = sin(aV)/cos(V) * (cos((1-a)V) / (W cos V))^((1-a)/a): one power
+    # (as exp of a log; torch's pow is 5x slower) and 7 passes fewer than the textbook form, which is
+    # what entry noise pays on every weight at every step (bench/bench_noise.py).
+    cos_v = torch.cos(v)
+    ratio = torch.mul(v, 1.0 - alpha).cos_().div_(minus_w.mul_(cos_v))        # = -cos((1-a)V)/(W cos V)
+    power = ratio.neg_().log_().mul_((1.0 - alpha) / alpha).exp_()
+    return torch.sin(v.mul_(alpha)).div_(cos_v).mul_(power).reshape(shape)
 
 
 def sample_positive_stable(alpha: float, shape: Sequence[int], *, generator: torch.Generator,
@@ -64,9 +70,10 @@ def sample_positive_stable(alpha: float, shape: Sequence[int], *, generator: tor
     shift = math.atan(tan_term) / index                   # B for beta = 1
     stretch = (1.0 + tan_term * tan_term) ** (1.0 / (2.0 * index))
     scale = math.cos(math.pi * alpha / 4.0) ** (2.0 / alpha)
-    v, log_w = _uniform_angle_and_exponential(shape, generator, device, dtype)
+    shape = tuple(shape)
+    v, minus_w = _angle_and_minus_exponential(math.prod(shape), generator, device, dtype)
     shifted = (v + shift) * index
     power = (1.0 - index) / index
     log_scale = torch.cos(v).log_().mul_(-1.0 / index)
-    log_scale.add_(torch.cos(v - shifted).log_().sub_(log_w).mul_(power))
-    return torch.sin(shifted).mul_(log_scale.exp_()).mul_(stretch * scale).clamp_(min=0.0)
+    log_scale.add_(torch.cos(v - shifted).log_().sub_(minus_w.neg_().log_()).mul_(power))
+    return torch.sin(shifted).mul_(log_scale.exp_()).mul_(stretch * scale).clamp_(min=0.0).reshape(shape)
