@@ -42,9 +42,16 @@ def _figure(rows: int, cols: int, width: float = 4.2, height: float = 3.3,
     return fig, axes
 
 
-def _log_x(ax, base: float = 10) -> None:
+def _log_x(ax, base: float = 10, values=None) -> None:
+    """Log x axis. With ``values`` (the grid's levels), a tick and label at each: a grid inside one decade
+    (eta/b 6e-3..1e-2) otherwise shows a single '10^-2' and no way to read off the levels."""
     ax.set_xscale("log", base=base)
     ax.xaxis.set_minor_formatter(ticker.NullFormatter())  # minor labels collide on short ranges
+    if values is not None:
+        levels = sorted({float(v) for v in values if np.isfinite(v) and v > 0})
+        if levels:
+            ax.xaxis.set_minor_locator(ticker.NullLocator())
+            ax.set_xticks(levels, [f"{v:g}" for v in levels], fontsize=7)
 
 
 def empty_figure(title: str, message: str = "no data for this figure (see outcome counts)") -> Figure:
@@ -102,7 +109,7 @@ def alpha_vs_eta_figure(curve: pd.DataFrame) -> Figure:
                         ax.errorbar(line[schema.ETA_B], line["mean"], yerr=line["std"].fillna(0), marker="o", ms=3,
                                     capsize=2, color=color, ls="--" if raw else "-", lw=0.8 if raw else 1.2,
                                     label=None if raw else f"width {int(width)}")
-            _log_x(ax)
+            _log_x(ax, values=g[schema.ETA_B])
             ax.set_title(f"{group}\n{name.replace('role_', 'layers: ')}", fontsize=9)
             ax.set_xlabel("eta / b")
             ax.set_ylabel("alpha")
@@ -328,7 +335,7 @@ def slopes_figure(slopes: pd.DataFrame, title: str) -> Figure:
         ax.errorbar(r[schema.ETA_B], r["slope"], yerr=[low, high], marker="o", capsize=3,
                     color=ROLE_COLORS.get(role, "grey"), label=role)
     ax.axhline(0, color="grey", lw=0.8)
-    _log_x(ax)
+    _log_x(ax, values=slopes[schema.ETA_B])
     ax.set_xlabel("eta / b")
     ax.set_ylabel("d error / d ln(width)")
     ax.legend(fontsize=7)
@@ -401,7 +408,8 @@ def outcomes_figure(cells: pd.DataFrame) -> Figure:
         ax.set_ylabel("width")
         ax.set_title(group, fontsize=9)
     handles = [Patch(color=CATEGORY_COLORS[c], label=c) for c in present]
-    if handles:
-        fig.legend(handles=handles, labels=present, loc="upper right", fontsize=7, ncol=len(present))
-    fig.suptitle(title + " (trials per category in each cell)", x=0.02, ha="left")
+    fig.suptitle(title + " (trials per category in each cell)", x=0.02, y=0.99, ha="left", va="top")
+    if handles:   # in the top margin under the title, so the two never overlap however narrow the figure
+        fig.legend(handles=handles, labels=present, loc="upper left", fontsize=7, ncol=len(present),
+                   bbox_to_anchor=(0.02, 1 - 0.3 / fig.get_figheight()), frameon=False)
     return fig
