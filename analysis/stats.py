@@ -28,6 +28,7 @@ from core import vocab
 KENDALL_DENSE_MAX = 1500
 MIN_REPLICATES = 3   # fewer replicates (seeds): no interval, their spread is not an estimate of anything
 MIN_LEVELS = 3       # a statistic across cells needs at least 3 distinct levels of its axis for an interval
+CORRELATION_RANGE = (-1.0, 1.0)   # where a rank correlation lives; its interval is clipped to it
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,13 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
 
 def replicate_estimate(frame: pd.DataFrame, statistic: Callable[[pd.DataFrame], float], *,
                        replicate: str = "seed", trial: str = "run_id", axis: str | None = None,
-                       min_trials: int = 1, level: float = 0.95) -> ReplicateEstimate:
+                       min_trials: int = 1, level: float = 0.95,
+                       bounds: tuple[float, float] | None = None) -> ReplicateEstimate:
     """``statistic`` of each replicate's rows, the mean of those values and its t interval across replicates.
+
+    ``bounds``: the statistic's range (CORRELATION_RANGE for a rank correlation). With 3 replicates the t
+    quantile is 4.3, and an interval such as [-1.02, -0.55] for a Spearman rho claims values no
+    correlation can take; the interval is clipped to the range (docs/science.md).
 
     There is no interval (NaN low/high) with fewer than MIN_REPLICATES replicates with a defined
     statistic, and, for a statistic across cells (``axis`` given), with fewer than ``min_trials``
@@ -106,6 +112,8 @@ def replicate_estimate(frame: pd.DataFrame, statistic: Callable[[pd.DataFrame], 
     enough = len(defined) >= MIN_REPLICATES and (axis is None or (n_trials >= min_trials and n_levels >= MIN_LEVELS))
     if not enough:
         low, high = math.nan, math.nan
+    elif bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
     return ReplicateEstimate(value, low, high, n_trials, len(frame), len(per), len(defined), n_levels,
                              tuple(per), level)
 

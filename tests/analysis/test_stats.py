@@ -95,3 +95,17 @@ def test_estimate_validates():
         Estimate(0.0, 1.0, -1.0, 3, 3)
     with pytest.raises(ValueError, match="level"):
         Estimate(0.0, -1.0, 1.0, 3, 3, level=1.5)
+
+
+def test_replicate_interval_is_the_t_interval_and_bounds_clip_it():
+    # three replicates with per-replicate statistic -0.6, -0.9, -1.0 (the frame's 'v' column, one row each)
+    frame = pd.DataFrame({"seed": [0, 1, 2], "run_id": ["a", "b", "c"], "v": [-0.6, -0.9, -1.0]})
+    plain = stats.replicate_estimate(frame, lambda part: float(part["v"].mean()))
+    values = np.array([-0.6, -0.9, -1.0])
+    half = sps.t.ppf(0.975, 2) * values.std(ddof=1) / math.sqrt(3)
+    assert plain.value == pytest.approx(values.mean())
+    assert (plain.low, plain.high) == pytest.approx((values.mean() - half, values.mean() + half))
+    assert plain.low < -1.0                                   # the t interval leaves a correlation's range
+    clipped = stats.replicate_estimate(frame, lambda part: float(part["v"].mean()),
+                                       bounds=stats.CORRELATION_RANGE)
+    assert (clipped.value, clipped.low, clipped.high) == pytest.approx((plain.value, -1.0, plain.high))
