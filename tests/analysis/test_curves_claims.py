@@ -58,6 +58,19 @@ def test_error_slopes_per_eta_b_equal_the_constructed_slope(known_data, opts):
     assert slopes[slopes[curves.GROUP_LABEL] == VGG]["slope"].isna().all()      # one width: no slope
 
 
+def test_prunable_slopes_per_eta_b_equal_the_constructed_slope(known_data, opts):
+    slopes = curves.prunable_slopes(curves.layer_points(known_data, opts), opts)
+    fcn = slopes[slopes[curves.GROUP_LABEL] == FCN]
+    magnitude = fcn[fcn[schema.METHOD] == "magnitude"]
+    assert len(magnitude) == 4 * 3
+    expected = [0.0 if r == "last" else store.prunable_slope_of(store.alpha_of(r, e))
+                for r, e in zip(magnitude[schema.ROLE], magnitude[schema.ETA_B])]
+    np.testing.assert_allclose(magnitude["slope"], expected, atol=1e-12)
+    assert (magnitude[magnitude[schema.ROLE] != "last"]["slope"] > 0).all()
+    np.testing.assert_allclose(fcn[fcn[schema.METHOD] == "node"]["slope"], 0.0, atol=1e-12)   # flat in width
+    assert magnitude["low"].isna().all() and set(magnitude["n_replicates"]) == {2} and set(magnitude["n_widths"]) == {3}
+
+
 def test_width_curves_average_seeds_and_carry_the_reference(known_data, opts):
     points = curves.error_points(known_data, opts)
     curve = curves.width_curves(points, schema.ERROR, (curves.KAPPA,))
@@ -144,10 +157,12 @@ def test_accuracy_and_gap_points(known_data, opts):
     assert row[curves.REL_ACC] == pytest.approx(1 - 0.81 * (a_med - 1.5))
     gap = curves.gap_points(known_data, opts).set_index(schema.RUN)
     assert len(gap) == 25
-    g = gap[gap[schema.ETA_B] == 8e-3].iloc[0]
+    g = gap[(gap[schema.ETA_B] == 8e-3) & (gap[schema.WIDTH] == 1024)].iloc[0]
     assert g[curves.GEN_ERROR] == pytest.approx(1 - store.dense_acc(8e-3))
-    want = np.mean([store.prunable_of(store.alpha_of(r, 8e-3)) for r in ("first", "hidden", "last")])
-    assert g[schema.PRUNABLE] == pytest.approx(want)
+    # At width 1024 the non-last layers carry the store's width term (0 at width 64).
+    per_layer = {r: store.prunable_at(store.alpha_of(r, 8e-3), r, 1024) for r in ("first", "hidden", "last")}
+    assert g[schema.PRUNABLE] == pytest.approx(np.mean(list(per_layer.values())))
+    assert g[curves.PRUNABLE_NON_LAST] == pytest.approx((per_layer["first"] + per_layer["hidden"]) / 2)
 
 
 def test_trial_alpha_falls_back_to_the_layer_table(known_data, opts):

@@ -193,7 +193,7 @@ def test_report_warns_lists_exclusions_and_marks_trials(rep, tmp_path):
     noise = pd.read_csv(tmp_path / "tables" / "prunable_vs_width_by_noise.csv")
     point = noise[(noise[schema.ETA_B] == store.NOISE_ETA) & (noise[curves.NOISE_LABEL] == "noise=row σ=0.05")
                   & (noise[schema.WIDTH] == 64)].iloc[0]
-    base = np.mean([store.prunable_of(store.alpha_of(r, store.NOISE_ETA)) for r in ("first", "hidden")])
+    base = np.mean([store.prunable_at(store.alpha_of(r, store.NOISE_ETA), r, 64) for r in ("first", "hidden")])
     assert point["mean"] == pytest.approx(base + np.mean([store.noise_gain(s, 64) for s in store.REP_SEEDS]))
     assert point["n"] == 3
 
