@@ -153,15 +153,16 @@ def _noise_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> li
 
 
 def claim_notes(claims_frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """(text, figure anchor) per family whose width slope is not negative: the alpha-vs-width figure shows why."""
+    """(text, figure anchor) per family whose width slope (prunable fraction at eps vs ln(width)) is not
+    positive: the alpha-vs-width figure shows why."""
     notes = []
-    rows = claims_frame[claims_frame["claim"] == "error_falls_with_width"]
+    rows = claims_frame[claims_frame["claim"] == claims.WIDTH_CLAIM]
     for row in rows.to_dict("records"):
-        if not (row["value"] < 0):   # NaN too: no slope at all is also worth a look at the alphas
+        if not (row["value"] > 0):   # NaN too: no slope at all is also worth a look at the alphas
             group = row[curves.GROUP_LABEL]
-            notes.append((f"error_falls_with_width, {group}: the slope is not negative ({row['value']:.3g}); "
-                          "see the tail index vs width: where alpha stays near 2, wider layers are not expected "
-                          "to prune better.", f"alpha_vs_width_{slug(group)}"))
+            notes.append((f"{claims.WIDTH_CLAIM}, {group}: the slope of the prunable fraction vs ln(width) is not "
+                          f"positive ({row['value']:.3g}); see the tail index vs width: where alpha stays near 2, "
+                          "wider layers are not expected to prune better.", f"alpha_vs_width_{slug(group)}"))
     return notes
 
 

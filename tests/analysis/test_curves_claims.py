@@ -106,8 +106,9 @@ def test_claims_verdicts_follow_the_fixed_rule(known_data, opts):
     assert top["n_trials"] == 4
     # Per-layer claim: 66 layers of 22 trials.
     assert fcn.loc["lower_alpha_more_prunable", ["n_trials", "n_points"]].tolist() == [22, 66]
-    # The width claim: every non-last layer (no alpha filter), a fixed effect per (eta/b, layer), once per
-    # replicate; the value is the mean over the two seeds of each seed's Sxx-weighted mean group slope.
+    # The width claim: the magnitude prunable fraction at eps 0.1 on every non-last layer (no alpha
+    # filter), a fixed effect per (eta/b, layer), once per replicate; the value is the mean over the two
+    # seeds of each seed's Sxx-weighted mean of the constructed group slopes.
     per_seed = []
     for seed in store.SEEDS:
         num = den = 0.0
@@ -115,9 +116,11 @@ def test_claims_verdicts_follow_the_fixed_rule(known_data, opts):
             logs = np.log([w for w in store.WIDTHS if (e, w, seed) not in (store.MISSING, store.DIVERGED)])
             sxx = float(np.sum((logs - logs.mean()) ** 2))
             for r in ("first", "hidden"):
-                num, den = num + store.slope_of(store.alpha_of(r, e)) * sxx, den + sxx
+                num, den = num + store.prunable_slope_of(store.alpha_of(r, e)) * sxx, den + sxx
         per_seed.append(num / den)
-    assert fcn.loc["error_falls_with_width", "value"] == pytest.approx(np.mean(per_seed))
+    width = fcn.loc["error_falls_with_width"]
+    assert width["value"] == pytest.approx(np.mean(per_seed)) and width["value"] > 0
+    assert width["predicted"] == "> 0" and width["n_points"] == 2 * width["n_trials"] == 2 * 22
     # One seed and fewer than 5 trials: inconclusive whatever the statistic says.
     vgg = table.xs(VGG, level=1)
     assert (vgg["verdict"] == "inconclusive").all()

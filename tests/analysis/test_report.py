@@ -50,6 +50,9 @@ def test_html_has_grid_outcomes_and_claims(report):
             "error_slopes.csv", "correlations.csv", "alpha_vs_eta.csv", "accuracy.csv"} <= tables
     for name in tables:
         assert f'href="tables/{name}"' in html
+    # The width claim's note: vgg has one width (no slope), fcn's slope is positive (no note).
+    assert "error_falls_with_width, vgg11 / cifar10: the slope of the prunable fraction vs ln(width) is not " \
+           "positive (nan)" in html and "error_falls_with_width, fcn depth 3" not in html
     # Two seeds: no verdict can be decided (tests/analysis/test_trust.py reports holds on three seeds).
     assert 'class="holds"' not in html and "mixes measure versions" not in html
     assert any("figure" in line for line in lines) and lines[-1].endswith("index.html")
