@@ -155,7 +155,7 @@ def test_width_note_points_to_the_alpha_figure_when_the_slope_is_not_positive(re
     page = render(name="x", source="", generated="", version="", options="", level=0.95, min_trials=5,
                   min_train_acc=0.99, warning=None, excluded=empty, claim_notes=claim_notes(falling),
                   grid_summary=empty, outcome_counts=empty, claims=falling, figures=[], correlations=empty,
-                  slopes=empty, tables=[])
+                  slopes=empty, prunable_slopes=empty, eps=0.316, method="magnitude", tables=[])
     assert text in page and 'href="#alpha_vs_width_fcn-depth-3-mnist5k"' in page
 
 
