@@ -6,7 +6,8 @@ Public API (import from the submodules; this package imports nothing, so the CLI
     analysis.bundle    write_bundle(data, DIR), load_bundle(DIR) -> SweepData
     analysis.options   AnalysisOptions (every choice, fixed before looking at data), resolve_options
     analysis.curves    alpha_vs_eta, layer_points, error_points, width_curves, with_reference,
-                       error_slopes, accuracy_points, gap_points, alpha_trajectories
+                       width_slopes (error_slopes, prunable_slopes), accuracy_points, gap_points,
+                       alpha_trajectories
     analysis.prepared  prepare(data, options) -> Prepared: the frames tables and claims share, built once
     analysis.stats     spearman / kendall / within_slope with cluster-bootstrap Estimates
     analysis.claims    claims_table(prepared), correlations_table(prepared), verdict (the fixed rule)

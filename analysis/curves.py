@@ -173,6 +173,12 @@ def error_points(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
     return trial_axes(data, min_train_acc=o.min_train_acc).merge(merged, on=schema.RUN)
 
 
+def non_last_layers(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of every layer but the last. The last layer's units are the classes; by default it is
+    neither pruned nor given iterate noise, so the width and noise statistics leave it out."""
+    return frame[frame[schema.ROLE] != "last"]
+
+
 def per_trial_role(points: pd.DataFrame, value: str, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """Average the layers of one role inside each trial (hidden layers are several)."""
     by = list(AXES) + [GROUP_LABEL, schema.METHOD, schema.ROLE, *extra]
@@ -225,19 +231,32 @@ def width_slope(frame: pd.DataFrame, y: str, within: tuple[str, ...] = ()) -> fl
     return float(within_slope(np.log(clean[schema.WIDTH].to_numpy(float)), clean[y].to_numpy(float), groups)[0])
 
 
-def error_slopes(points: pd.DataFrame, o: AnalysisOptions) -> pd.DataFrame:
-    """Slope of relative error vs ln(width) per (group, eta/b, method, role, kappa): computed once per
-    replicate (seed), interval across replicates (``stats.replicate_estimate``: none with fewer than 3
-    replicates, fewer than o.min_trials trials or fewer than 3 widths)."""
-    trials = per_trial_role(points, schema.ERROR, (KAPPA,))
+def width_slopes(points: pd.DataFrame, value: str, o: AnalysisOptions, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Slope of ``value`` vs ln(width) per (group, eta/b, method, role[, extra]), layers of one role
+    averaged inside each trial: computed once per replicate (seed), interval across replicates
+    (``stats.replicate_estimate``: none with fewer than 3 replicates, fewer than o.min_trials trials or
+    fewer than 3 widths)."""
+    trials = per_trial_role(points, value, extra)
+    by = [GROUP_LABEL, schema.ARCH, schema.DATASET, schema.DEPTH, schema.ETA_B, schema.METHOD, schema.ROLE, *extra]
     rows = []
-    by = [GROUP_LABEL, schema.ARCH, schema.DATASET, schema.DEPTH, schema.ETA_B, schema.METHOD, schema.ROLE, KAPPA]
     for key, frame in trials.groupby(by, dropna=False):
-        est = replicate_estimate(frame, lambda part: width_slope(part, schema.ERROR), axis=schema.WIDTH,
+        est = replicate_estimate(frame, lambda part: width_slope(part, value), axis=schema.WIDTH,
                                  min_trials=o.min_trials, level=o.level)
         rows.append(dict(zip(by, key), slope=est.value, low=est.low, high=est.high, n_trials=est.n_trials,
                          n_replicates=est.n_replicates, n_widths=est.n_levels, alpha=frame["alpha"].mean()))
     return pd.DataFrame(rows, columns=by + ["slope", "low", "high", "n_trials", "n_replicates", "n_widths", "alpha"])
+
+
+def error_slopes(points: pd.DataFrame, o: AnalysisOptions) -> pd.DataFrame:
+    """Slope of relative error vs ln(width) per (group, eta/b, method, role, kappa), from ``error_points``."""
+    return width_slopes(points, schema.ERROR, o, (KAPPA,))
+
+
+def prunable_slopes(points: pd.DataFrame, o: AnalysisOptions) -> pd.DataFrame:
+    """Slope of the prunable fraction at o.eps vs ln(width) per (group, eta/b, method, role), from
+    ``layer_points``: the claim error_falls_with_width cell by cell (it pools the non-last roles' layers
+    with a fixed effect per (eta/b, layer); a role of one layer per trial gives the same group slope)."""
+    return width_slopes(points, schema.PRUNABLE, o)
 
 
 def accuracy_points(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
@@ -270,7 +289,7 @@ def gap_points(data: SweepData, o: AnalysisOptions) -> pd.DataFrame:
     lp = layer_points(data, o)
     lp = lp[lp[schema.METHOD] == o.method]
     axes[schema.PRUNABLE] = axes[schema.RUN].map(lp.groupby(schema.RUN)[schema.PRUNABLE].mean()).astype(float)
-    non_last = lp[lp[schema.ROLE] != "last"].groupby(schema.RUN)[schema.PRUNABLE].mean()
+    non_last = non_last_layers(lp).groupby(schema.RUN)[schema.PRUNABLE].mean()
     axes[PRUNABLE_NON_LAST] = axes[schema.RUN].map(non_last).astype(float)
     trials = data.trials.set_index(schema.RUN)
     for what in ("acc", "loss"):

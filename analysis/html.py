@@ -67,9 +67,15 @@ made.</p>
 <p>Computed once per replicate (seed), {{ level }}% t interval across replicates, under the claims' rules (the
 reason column says why an interval is missing).</p>
 {{ correlations | safe }}
+<h2>Slope of the prunable fraction vs ln(width), per eta/b</h2>
+<p>Prunable fraction at eps = {{ eps }}, every method, layers of one role averaged inside each trial. The
+{{ method }} rows are the claim error_falls_with_width cell by cell (the claim pools the non-last roles with a
+fixed effect per eta/b and layer; predicted &gt; 0). Per replicate (seed), interval across replicates; no
+interval with fewer than 3 replicates, 3 widths or {{ min_trials }} trials.</p>
+{{ prunable_slopes | safe }}
 <h2>Slope of pruning error vs ln(width), per eta/b</h2>
-<p>Per replicate (seed), interval across replicates; no interval with fewer than 3 replicates, 3 widths or
-{{ min_trials }} trials.</p>
+<p>Relative error at each kept fraction kappa, every method; negative: pruning gets cheaper with width. Per
+replicate (seed), interval across replicates, under the same rules.</p>
 {{ slopes | safe }}
 <h2>Tables</h2>
 <ul>{% for t in tables %}<li><a href="{{ t }}">{{ t }}</a></li>{% endfor %}</ul>
@@ -101,7 +107,7 @@ def render(*, name: str, source: str, generated: str, version: str, options: str
            min_trials: int, min_train_acc: float, warning: str | None, excluded: pd.DataFrame,
            claim_notes: list[tuple[str, str]], grid_summary: pd.DataFrame, outcome_counts: pd.DataFrame,
            claims: pd.DataFrame, figures: list[FigureEntry], correlations: pd.DataFrame, slopes: pd.DataFrame,
-           tables: list[str]) -> str:
+           prunable_slopes: pd.DataFrame, eps: float, method: str, tables: list[str]) -> str:
     claim_rows = [dict(r, value=_fmt(r["value"]), ci=f"[{_fmt(r['low'])}, {_fmt(r['high'])}]")
                   for r in claims.to_dict("records")]
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
@@ -110,4 +116,5 @@ def render(*, name: str, source: str, generated: str, version: str, options: str
         level=round(level * 100), min_trials=min_trials, min_train_acc=f"{min_train_acc:g}", warning=warning,
         excluded=table_html(excluded), claim_notes=claim_notes, grid_summary=table_html(grid_summary),
         outcome_counts=table_html(outcome_counts), claims=claim_rows, figures=figures,
-        correlations=table_html(correlations), slopes=table_html(slopes), tables=tables)
+        correlations=table_html(correlations), slopes=table_html(slopes),
+        prunable_slopes=table_html(prunable_slopes), eps=f"{eps:g}", method=method, tables=tables)

@@ -33,8 +33,8 @@ class AnalysisOptions:
     estimator variant; method: the pruning method of the headline claims; kappas: kept fractions for
     error-vs-width (kappa = 1 - removed ratio); eps: tolerance of the prunable fraction; min_train_acc:
     a capped trial with a lower final train accuracy is underfit and enters no statistic; heavy_alpha:
-    the alpha below which a layer counts as heavy-tailed, drawn on the alpha-vs-width figure and named in
-    the width claim's note (no claim filters on it: a family whose alphas all sit near 2 gets its
+    the alpha below which a layer counts as heavy-tailed, drawn on the alpha-vs-width figure that the
+    width claim's note points to (no claim filters on it: a family whose alphas all sit near 2 gets its
     verdict from data); min_trials: fewer usable trials make a claim inconclusive (and, for statistics
     across cells, give no interval); level: of the intervals across replicates; n_boot / seed: the
     trial bootstrap of the statistics helpers, and seed also seeds the reference simulation.

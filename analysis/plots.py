@@ -322,8 +322,8 @@ def gap_figure(gap: pd.DataFrame) -> Figure:
     return fig
 
 
-def slopes_figure(slopes: pd.DataFrame, title: str) -> Figure:
-    """Slope of error vs ln(width) per eta/b with its CI, one line per layer role."""
+def slopes_figure(slopes: pd.DataFrame, title: str, ylabel: str) -> Figure:
+    """Slope vs ln(width) per eta/b with its CI (rows of ``curves.width_slopes``), one line per layer role."""
     if slopes.empty or slopes["slope"].notna().sum() == 0:
         return empty_figure(title, "no eta/b has two or more widths")
     fig, axes = _figure(1, 1, 6, 3.5)
@@ -336,8 +336,10 @@ def slopes_figure(slopes: pd.DataFrame, title: str) -> Figure:
                     color=ROLE_COLORS.get(role, "grey"), label=role)
     ax.axhline(0, color="grey", lw=0.8)
     _log_x(ax, values=slopes[schema.ETA_B])
+    # Slopes are small numbers: a power-of-ten offset keeps tick labels short enough for the fixed margin.
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-1, 1))
     ax.set_xlabel("eta / b")
-    ax.set_ylabel("d error / d ln(width)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7)
     fig.suptitle(title)
     return fig

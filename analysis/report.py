@@ -83,14 +83,15 @@ def _tables(data: SweepData, prepared: Prepared, progress: Progress) -> dict[str
     tables["prunable_vs_width"] = curves.with_reference(prunable_curve, reference, "prunable")
     progress("report: slopes, correlations and claims (intervals across replicates)")
     tables["error_slopes"] = curves.error_slopes(prepared.errors, options)
+    tables["prunable_slopes"] = curves.prunable_slopes(prepared.layers, options)
     tables["correlations"] = claims.correlations_table(prepared)
     tables["claims"] = claims.claims_table(prepared)
     return tables
 
 
 def _width_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> list[Planned]:
-    """Per family: one width figure per pruning method, alpha vs width beside them, then the error-slope
-    figure."""
+    """Per family: one width figure per pruning method, alpha vs width beside them, then the slope figures
+    of the prunable fraction (the width claim's quantity) and of the error."""
     plan = []
     error_all, prunable_all = tables["error_vs_width"], tables["prunable_vs_width"]
     alpha_all = tables["alpha_vs_eta"]
@@ -104,11 +105,13 @@ def _width_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> li
                    "d^(1/2-1/alpha))." if method == "magnitude" else
                    " No i.i.d. reference: the items of this method are not i.i.d. entries.")
             counts = pd.concat([errors["n"], prunable["n"]])
+            claim = (f" The claim {claims.WIDTH_CLAIM} is the slope of the bottom row (prunable fraction) vs "
+                     "ln(width) over the non-last layers." if method == options.method else "")
             plan.append(Planned(
                 f"width_{method}_{slug(group)}", f"{method} pruning vs width: {group}",
                 f"Relative l2 error at each kept fraction kappa and prunable fraction at eps = {options.eps:g}, "
                 f"one curve per eta/b, layers of one role averaged inside each trial, "
-                f"{plots.spread_text(counts)}; {n_text(counts)}.{ref}",
+                f"{plots.spread_text(counts)}; {n_text(counts)}.{claim}{ref}",
                 lambda errors=errors, prunable=prunable, group=group, method=method: plots.width_figure(
                     errors, prunable, options.eps, f"{method} pruning vs width: {group}")))
         alphas = alpha_all[(alpha_all[curves.GROUP_LABEL] == group) & ~alpha_all["raw"].astype(bool)]
@@ -120,16 +123,25 @@ def _width_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> li
             "cheaper with width.",
             lambda alphas=alphas, group=group: plots.alpha_vs_width_figure(
                 alphas, f"alpha vs width: {group}", options.heavy_alpha)))
+        interval = (f"the slope once per replicate (seed), mean and {round(options.level * 100)}% t interval "
+                    "across replicates (no bar with fewer than 3 replicates, 3 widths or min_trials trials).")
+        slopes = tables["prunable_slopes"]
+        slopes = slopes[(slopes[curves.GROUP_LABEL] == group) & (slopes[schema.METHOD] == options.method)]
+        plan.append(Planned(f"prunable_slopes_{slug(group)}",
+                            f"Slope of {options.method} prunable fraction vs ln(width): {group}",
+                            f"Prunable fraction at eps = {options.eps:g}, per eta/b and layer role: {interval} "
+                            f"Positive: pruning gets cheaper as the network grows. The claim {claims.WIDTH_CLAIM} "
+                            "pools the non-last roles.",
+                            lambda slopes=slopes, group=group: plots.slopes_figure(
+                                slopes, f"d prunable / d ln(width): {group}", "d prunable fraction / d ln(width)")))
         slopes = tables["error_slopes"]
         slopes = slopes[(slopes[curves.GROUP_LABEL] == group) & (slopes[schema.METHOD] == options.method)
                         & np.isclose(slopes[curves.KAPPA], min(options.kappas))]
         plan.append(Planned(f"error_slopes_{slug(group)}", f"Slope of {options.method} error vs ln(width): {group}",
-                            f"At kept fraction {min(options.kappas):g}, per eta/b and layer role: the slope once "
-                            f"per replicate (seed), mean and {round(options.level * 100)}% t interval across "
-                            "replicates (no bar with fewer than 3 replicates, 3 widths or min_trials trials). "
+                            f"At kept fraction {min(options.kappas):g}, per eta/b and layer role: {interval} "
                             "Negative: pruning gets cheaper as the network grows.",
                             lambda slopes=slopes, group=group: plots.slopes_figure(
-                                slopes, f"d error / d ln(width): {group}")))
+                                slopes, f"d error / d ln(width): {group}", "d error / d ln(width)")))
     return plan
 
 
@@ -153,15 +165,16 @@ def _noise_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> li
 
 
 def claim_notes(claims_frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """(text, figure anchor) per family whose width slope is not negative: the alpha-vs-width figure shows why."""
+    """(text, figure anchor) per family whose width slope (prunable fraction at eps vs ln(width)) is not
+    positive: the alpha-vs-width figure shows why."""
     notes = []
-    rows = claims_frame[claims_frame["claim"] == "error_falls_with_width"]
+    rows = claims_frame[claims_frame["claim"] == claims.WIDTH_CLAIM]
     for row in rows.to_dict("records"):
-        if not (row["value"] < 0):   # NaN too: no slope at all is also worth a look at the alphas
+        if not (row["value"] > 0):   # NaN too: no slope at all is also worth a look at the alphas
             group = row[curves.GROUP_LABEL]
-            notes.append((f"error_falls_with_width, {group}: the slope is not negative ({row['value']:.3g}); "
-                          "see the tail index vs width: where alpha stays near 2, wider layers are not expected "
-                          "to prune better.", f"alpha_vs_width_{slug(group)}"))
+            notes.append((f"{claims.WIDTH_CLAIM}, {group}: the slope of the prunable fraction vs ln(width) is not "
+                          f"positive ({row['value']:.3g}); see the tail index vs width: where alpha stays near 2, "
+                          "wider layers are not expected to prune better.", f"alpha_vs_width_{slug(group)}"))
     return notes
 
 
@@ -251,7 +264,8 @@ def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions 
         min_train_acc=resolved.min_train_acc, warning=warning, excluded=tables["excluded"],
         claim_notes=claim_notes(tables["claims"]),
         grid_summary=tables["grid_summary"], outcome_counts=tables["outcome_counts"], claims=tables["claims"],
-        figures=entries, correlations=tables["correlations"], slopes=tables["error_slopes"], tables=table_paths)
+        figures=entries, correlations=tables["correlations"], slopes=tables["error_slopes"],
+        prunable_slopes=tables["prunable_slopes"], eps=resolved.eps, method=resolved.method, tables=table_paths)
     page = out / "index.html"
     page.write_text(html, encoding="utf-8")
     say(f"report: wrote {page}")

@@ -58,6 +58,19 @@ def test_error_slopes_per_eta_b_equal_the_constructed_slope(known_data, opts):
     assert slopes[slopes[curves.GROUP_LABEL] == VGG]["slope"].isna().all()      # one width: no slope
 
 
+def test_prunable_slopes_per_eta_b_equal_the_constructed_slope(known_data, opts):
+    slopes = curves.prunable_slopes(curves.layer_points(known_data, opts), opts)
+    fcn = slopes[slopes[curves.GROUP_LABEL] == FCN]
+    magnitude = fcn[fcn[schema.METHOD] == "magnitude"]
+    assert len(magnitude) == 4 * 3
+    expected = [0.0 if r == "last" else store.prunable_slope_of(store.alpha_of(r, e))
+                for r, e in zip(magnitude[schema.ROLE], magnitude[schema.ETA_B])]
+    np.testing.assert_allclose(magnitude["slope"], expected, atol=1e-12)
+    assert (magnitude[magnitude[schema.ROLE] != "last"]["slope"] > 0).all()
+    np.testing.assert_allclose(fcn[fcn[schema.METHOD] == "node"]["slope"], 0.0, atol=1e-12)   # flat in width
+    assert magnitude["low"].isna().all() and set(magnitude["n_replicates"]) == {2} and set(magnitude["n_widths"]) == {3}
+
+
 def test_width_curves_average_seeds_and_carry_the_reference(known_data, opts):
     points = curves.error_points(known_data, opts)
     curve = curves.width_curves(points, schema.ERROR, (curves.KAPPA,))
@@ -93,8 +106,9 @@ def test_claims_verdicts_follow_the_fixed_rule(known_data, opts):
     assert top["n_trials"] == 4
     # Per-layer claim: 66 layers of 22 trials.
     assert fcn.loc["lower_alpha_more_prunable", ["n_trials", "n_points"]].tolist() == [22, 66]
-    # The width claim: every non-last layer (no alpha filter), a fixed effect per (eta/b, layer), once per
-    # replicate; the value is the mean over the two seeds of each seed's Sxx-weighted mean group slope.
+    # The width claim: the magnitude prunable fraction at eps 0.1 on every non-last layer (no alpha
+    # filter), a fixed effect per (eta/b, layer), once per replicate; the value is the mean over the two
+    # seeds of each seed's Sxx-weighted mean of the constructed group slopes.
     per_seed = []
     for seed in store.SEEDS:
         num = den = 0.0
@@ -102,9 +116,11 @@ def test_claims_verdicts_follow_the_fixed_rule(known_data, opts):
             logs = np.log([w for w in store.WIDTHS if (e, w, seed) not in (store.MISSING, store.DIVERGED)])
             sxx = float(np.sum((logs - logs.mean()) ** 2))
             for r in ("first", "hidden"):
-                num, den = num + store.slope_of(store.alpha_of(r, e)) * sxx, den + sxx
+                num, den = num + store.prunable_slope_of(store.alpha_of(r, e)) * sxx, den + sxx
         per_seed.append(num / den)
-    assert fcn.loc["error_falls_with_width", "value"] == pytest.approx(np.mean(per_seed))
+    width = fcn.loc["error_falls_with_width"]
+    assert width["value"] == pytest.approx(np.mean(per_seed)) and width["value"] > 0
+    assert width["predicted"] == "> 0" and width["n_points"] == 2 * width["n_trials"] == 2 * 22
     # One seed and fewer than 5 trials: inconclusive whatever the statistic says.
     vgg = table.xs(VGG, level=1)
     assert (vgg["verdict"] == "inconclusive").all()
@@ -144,10 +160,12 @@ def test_accuracy_and_gap_points(known_data, opts):
     assert row[curves.REL_ACC] == pytest.approx(1 - 0.81 * (a_med - 1.5))
     gap = curves.gap_points(known_data, opts).set_index(schema.RUN)
     assert len(gap) == 25
-    g = gap[gap[schema.ETA_B] == 8e-3].iloc[0]
+    g = gap[(gap[schema.ETA_B] == 8e-3) & (gap[schema.WIDTH] == 1024)].iloc[0]
     assert g[curves.GEN_ERROR] == pytest.approx(1 - store.dense_acc(8e-3))
-    want = np.mean([store.prunable_of(store.alpha_of(r, 8e-3)) for r in ("first", "hidden", "last")])
-    assert g[schema.PRUNABLE] == pytest.approx(want)
+    # At width 1024 the non-last layers carry the store's width term (0 at width 64).
+    per_layer = {r: store.prunable_at(store.alpha_of(r, 8e-3), r, 1024) for r in ("first", "hidden", "last")}
+    assert g[schema.PRUNABLE] == pytest.approx(np.mean(list(per_layer.values())))
+    assert g[curves.PRUNABLE_NON_LAST] == pytest.approx((per_layer["first"] + per_layer["hidden"]) / 2)
 
 
 def test_trial_alpha_falls_back_to_the_layer_table(known_data, opts):
@@ -176,3 +194,11 @@ def test_sweep_file_grid_fixes_the_expected_total(known_data):
     assert total["missing"] == 5 * 3 * 2 * 2 - 26 and total["cells"] == 60
     assert grid.expected_trials("grid: {eta_over_b: [1, 2], seed: [0]}") == 2
     assert grid.expected_trials("not: [a grid") is None and grid.expected_trials(None) is None
+
+
+def test_every_correlation_claim_clips_its_interval_to_the_correlation_range():
+    from analysis.claims import CLAIMS
+    from analysis.stats import CORRELATION_RANGE
+    spearman = [c for c in CLAIMS if c.statistic.startswith("Spearman")]
+    assert len(spearman) == 5 and all(c.bounds == CORRELATION_RANGE for c in spearman)
+    assert all(c.bounds is None for c in CLAIMS if c not in spearman)

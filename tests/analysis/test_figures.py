@@ -14,7 +14,7 @@ ETAS = (6e-3, 8e-3, 1e-2)
 def test_a_grid_inside_one_decade_labels_every_eta_b_level():
     slopes = pd.DataFrame([{schema.ETA_B: eta, schema.ROLE: role, "slope": 0.1 * i, "low": 0.0, "high": 0.2}
                            for i, eta in enumerate(ETAS) for role in ("first", "hidden")])
-    fig = plots.slopes_figure(slopes, "slopes")
+    fig = plots.slopes_figure(slopes, "slopes", "d prunable / d ln(width)")
     fig.canvas.draw()
     labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert labels == ["0.006", "0.008", "0.01"]

@@ -26,7 +26,8 @@ def test_every_figure_is_written_and_referenced(report):
     expected = {"outcomes", "alpha_vs_eta", "pruned_accuracy", "singular_two_ways", "layer_alpha_vs_prunable",
                 "generalization", "alpha_trajectories"}
     for family in ("fcn-depth-3-mnist5k", "vgg11-cifar10"):
-        expected |= {f"width_{m}_{family}" for m in ("magnitude", "singular", "node")} | {f"error_slopes_{family}"}
+        expected |= {f"width_{m}_{family}" for m in ("magnitude", "singular", "node")}
+        expected |= {f"error_slopes_{family}", f"prunable_slopes_{family}"}
         expected |= {f"alpha_vs_width_{family}"}
     assert stems == expected
     for path in pngs + svgs:
@@ -47,9 +48,13 @@ def test_html_has_grid_outcomes_and_claims(report):
         assert text in html, text
     tables = {p.name for p in (out / "tables").glob("*.csv")}
     assert {"trials.csv", "claims.csv", "outcome_counts.csv", "error_vs_width.csv", "prunable_vs_width.csv",
-            "error_slopes.csv", "correlations.csv", "alpha_vs_eta.csv", "accuracy.csv"} <= tables
+            "error_slopes.csv", "prunable_slopes.csv", "correlations.csv", "alpha_vs_eta.csv", "accuracy.csv"} <= tables
     for name in tables:
         assert f'href="tables/{name}"' in html
+    assert "Slope of the prunable fraction vs ln(width), per eta/b" in html
+    # The width claim's note: vgg has one width (no slope), fcn's slope is positive (no note).
+    assert "error_falls_with_width, vgg11 / cifar10: the slope of the prunable fraction vs ln(width) is not " \
+           "positive (nan)" in html and "error_falls_with_width, fcn depth 3" not in html
     # Two seeds: no verdict can be decided (tests/analysis/test_trust.py reports holds on three seeds).
     assert 'class="holds"' not in html and "mixes measure versions" not in html
     assert any("figure" in line for line in lines) and lines[-1].endswith("index.html")

@@ -5,6 +5,7 @@ The replicated store (tests/analysis/store.py) has three seeds and known answers
 family has one seed."""
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -78,27 +79,84 @@ def test_one_seed_gives_no_interval_anywhere(known_data):
     assert set(corr[corr[curves.GROUP_LABEL] == VGG]["reason"]) == {"no replicates"}
 
 
-def _pooled_slope(seed: int) -> float:
-    """The fixed-effect slope of one replicate: the Sxx-weighted mean of the groups' constructed slopes."""
+def _pooled_slope(seed: int, method: str = "magnitude", eps: float = 0.1) -> float:
+    """The width claim's fixed-effect slope of one replicate: the Sxx-weighted mean of the groups'
+    constructed slopes of the prunable fraction at eps vs ln(width)."""
     num = den = 0.0
     for etab in store.ETAS:
         logs = np.log([w for w in store.WIDTHS if (etab, w, seed) != store.UNDERFIT])
         sxx = float(np.sum((logs - logs.mean()) ** 2))
         for role in ("first", "hidden"):   # non-last layers, no alpha filter
-            num += store.slope_scale(seed) * store.slope_of(store.alpha_of(role, etab)) * sxx
+            num += store.slope_scale(seed) * store.prunable_slope_of(store.alpha_of(role, etab), method, eps) * sxx
             den += sxx
     return num / den
 
 
+def _t_interval(per: list[float]) -> tuple[float, float]:
+    mean, half = np.mean(per), sps.t.ppf(0.975, len(per) - 1) * np.std(per, ddof=1) / math.sqrt(len(per))
+    return mean - half, mean + half
+
+
 def test_three_seeds_give_an_interval_across_replicates(rep_claims):
     per = [_pooled_slope(s) for s in store.REP_SEEDS]
-    half = sps.t.ppf(0.975, 2) * np.std(per, ddof=1) / math.sqrt(3)
     row = rep_claims.loc[("error_falls_with_width", FCN)]
-    assert row["value"] == pytest.approx(np.mean(per))
-    assert (row["low"], row["high"]) == pytest.approx((np.mean(per) - half, np.mean(per) + half))
+    assert row["value"] == pytest.approx(np.mean(per)) and row["predicted"] == "> 0"
+    assert (row["low"], row["high"]) == pytest.approx(_t_interval(per))
     assert row["verdict"] == "holds" and row["reason"] == "CI excludes 0 on the predicted side"
     assert row["scheme"] == "per-replicate statistic, interval across 3 replicates" and row["n_replicates"] == 3
+    # Every non-last layer enters: the hidden layers' alphas (>= 1.94) all sit above heavy_alpha 1.9.
+    assert row["n_trials"] == 35 and row["n_points"] == 2 * 35
     assert rep_claims.loc[("gap_grows_with_alpha", FCN), "reason"] == "CI excludes 0 on the other side"
+
+
+def _width_row(rep, options: AnalysisOptions) -> pd.Series:
+    table = claims_table(prepare(rep, options)).set_index(["claim", curves.GROUP_LABEL])
+    return table.loc[("error_falls_with_width", FCN)]
+
+
+def test_width_claim_follows_the_configured_eps(rep):
+    """At eps 0.316 the store's magnitude prunable fraction falls with width: the claim reads that eps,
+    its interval lies below 0, and the verdict is contradicted."""
+    per = [_pooled_slope(s, "magnitude", 0.316) for s in store.REP_SEEDS]
+    row = _width_row(rep, AnalysisOptions(eps=0.316))
+    assert row["value"] == pytest.approx(np.mean(per)) and row["value"] < 0
+    assert (row["low"], row["high"]) == pytest.approx(_t_interval(per)) and row["high"] < 0
+    assert row["verdict"] == "contradicted" and row["reason"] == "CI excludes 0 on the other side"
+    assert row["n_points"] == 2 * 35
+
+
+def test_width_claim_follows_the_configured_method(rep):
+    """The noise-width demo's own analysis section (neuron at 0.316) is what the claim reads; neuron at
+    eps 0.1 is flat in width in the store, so a claim that read another method would not give 0 there."""
+    text = (Path(__file__).resolve().parents[2] / "configs" / "noise-width.yaml").read_text()
+    demo = options_for(text)
+    assert (demo.method, demo.eps) == ("neuron", 0.316)
+    per = [_pooled_slope(s, "neuron", 0.316) for s in store.REP_SEEDS]
+    row = _width_row(rep, demo)
+    assert row["value"] == pytest.approx(np.mean(per)) and (row["low"], row["high"]) == pytest.approx(_t_interval(per))
+    assert row["verdict"] == "holds"
+    assert _width_row(rep, AnalysisOptions(method="neuron"))["value"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_width_note_points_to_the_alpha_figure_when_the_slope_is_not_positive(rep, rep_claims):
+    from analysis.html import render
+    from analysis.report import claim_notes
+
+    # Rising everywhere at the default eps: no family gets a note.
+    assert claim_notes(rep_claims.reset_index()) == []
+    falling = claims_table(prepare(rep, AnalysisOptions(eps=0.316)))
+    notes = {anchor: text for text, anchor in claim_notes(falling)}
+    value = falling.set_index(["claim", curves.GROUP_LABEL]).loc[("error_falls_with_width", FCN), "value"]
+    text = notes["alpha_vs_width_fcn-depth-3-mnist5k"]
+    assert text == (f"error_falls_with_width, {FCN}: the slope of the prunable fraction vs ln(width) is not positive "
+                    f"({value:.3g}); see the tail index vs width: where alpha stays near 2, wider layers are not "
+                    "expected to prune better.")
+    empty = pd.DataFrame()
+    page = render(name="x", source="", generated="", version="", options="", level=0.95, min_trials=5,
+                  min_train_acc=0.99, warning=None, excluded=empty, claim_notes=claim_notes(falling),
+                  grid_summary=empty, outcome_counts=empty, claims=falling, figures=[], correlations=empty,
+                  slopes=empty, prunable_slopes=empty, eps=0.316, method="magnitude", tables=[])
+    assert text in page and 'href="#alpha_vs_width_fcn-depth-3-mnist5k"' in page
 
 
 def test_two_widths_and_one_eta_b_have_no_interval(rep_claims):
@@ -193,7 +251,7 @@ def test_report_warns_lists_exclusions_and_marks_trials(rep, tmp_path):
     noise = pd.read_csv(tmp_path / "tables" / "prunable_vs_width_by_noise.csv")
     point = noise[(noise[schema.ETA_B] == store.NOISE_ETA) & (noise[curves.NOISE_LABEL] == "noise=row σ=0.05")
                   & (noise[schema.WIDTH] == 64)].iloc[0]
-    base = np.mean([store.prunable_of(store.alpha_of(r, store.NOISE_ETA)) for r in ("first", "hidden")])
+    base = np.mean([store.prunable_at(store.alpha_of(r, store.NOISE_ETA), r, 64) for r in ("first", "hidden")])
     assert point["mean"] == pytest.approx(base + np.mean([store.noise_gain(s, 64) for s in store.REP_SEEDS]))
     assert point["n"] == 3
 
