@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -397,5 +398,9 @@ def update_measurements(client: "MlflowClient", run: "Run", result: TrialResult,
     return MeasureUpdate(len(changed), replaced)
 
 
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
+def _same(held: float, value: float) -> bool:
+    """A run's metric ``held`` is the record's ``value``; MLflow's SQL store keeps +-inf as +-float max, so a
+    repeat would otherwise log every infinite measurement again."""
+    if math.isinf(value) and abs(held) == sys.float_info.max:
+        return math.copysign(1.0, held) == math.copysign(1.0, value)
+    return held == value or (math.isnan(held) and math.isnan(value))

@@ -194,11 +194,15 @@ def test_remeasure_replaces_a_changed_table_and_keeps_an_old_runs_metrics_curren
     old_store.write_result(result, plots=False)
     exp_id = mlflow_runs.ensure_experiment(client, "before", config.artifact_location("before"))
     old_id = log_before_tables(client, exp_id, old_store, result, "quick-0")
+    infinite = keys.alpha_key("avg", "norms", keys.layer(2), raw=True)    # an estimate can be inf
+    newer = dataclasses.replace(newer, metrics={**newer.metrics, infinite: math.inf})
     old_store.replace_measurements(newer)
     change = mlflow_runs.update_measurements(client, client.get_run(old_id), newer, old_store, spec_hash)
-    assert (change.points, change.table) == (2, True)
+    assert (change.points, change.table) == (3, True)
     old_run = client.get_run(old_id)
     assert old_run.data.metrics[table_key] == 0.25 and old_run.data.metrics[browsed_key] == 1.5
+    again = mlflow_runs.update_measurements(client, old_run, newer, old_store, spec_hash)
+    assert (again.points, again.table) == (0, False)      # MLflow holds inf as float max: still the same value
     (old,) = load_records(layout.tracking_uri, "before")
     assert same({k: v for k, v in old.metrics.items() if not keys.is_step_key(k)}, newer.metrics)
 
