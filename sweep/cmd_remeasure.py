@@ -5,8 +5,9 @@ Tails, ranks, curves, pruned accuracy and gaps are recomputed from each trial di
 ``avg`` weights; the record (result.json, plots) is rewritten in place, then the trial's MLflow run is
 brought to it: changed run metrics are logged again at the last iteration (MLflow has no way to delete
 a point, so a changed metric's history keeps the earlier value before the newer one), a changed table
-artifact (measures.parquet) is replaced, tags and the other artifacts follow, step histories stay. No run is created or duplicated. A second call changes nothing. Runs whose
-tag says an older version than their record (an earlier call while the store was down) are caught up.
+artifact (measures.parquet) is replaced, tags and the other artifacts follow, step histories stay. No run
+is created or duplicated. A second call changes nothing. Runs whose tag says an older version than their
+record (an earlier call while the store was down) are caught up.
 """
 from __future__ import annotations
 

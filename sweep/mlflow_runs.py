@@ -2,8 +2,9 @@
 
 What a run holds (params, tags, metric points, the table artifact), finding or creating a trial's one run
 by its spec-hash tag, and the idempotent upload of a finished trial directory (a metric point is (key,
-step), compared with what the run already holds before logging; the table, by the digest its tag records). `tailsweep sync` uses these directly and reports
-errors; ``sweep.tracking`` wraps them for the driver and the trials, tolerant of an unreachable store.
+step), compared with what the run already holds before logging; the table, by the digest its tag
+records). `tailsweep sync` uses these directly and reports errors; ``sweep.tracking`` wraps them for the
+driver and the trials, tolerant of an unreachable store.
 """
 from __future__ import annotations
 
@@ -366,7 +367,7 @@ def _new_table_digest(run: "Run", files: dict[str, Path]) -> str | None:
 @dataclass(frozen=True)
 class MeasureUpdate:
     points: int      # metric points logged
-    table: bool      # the run's table artifact was replaced
+    table: bool      # the run's table artifact was uploaded (it had none, or other bytes)
 
     @property
     def changed(self) -> bool:
