@@ -1,8 +1,11 @@
 """Read one sweep's runs from an MLflow tracking store into SweepData tables.
 
-The store is whatever the sweep wrote (core.keys documents the metric scheme). Only the MLflow client
-API is used; a sqlite:/// URI must point at an existing file, so a mistyped path never creates an
-empty store.
+The store is whatever the sweep wrote (core.keys documents the metric scheme). A trial run tagged
+``core.keys.TAG_TABLE`` keeps part of its final metrics in a table artifact (``core.keys.TABLE_ARTIFACT``):
+it is read and merged into the run's metrics, the table winning, so every reader sees the one metric dict
+of the trial whether its run was uploaded before tables (every key a metric) or after. Only the MLflow
+client API is used; a sqlite:/// URI must point at an existing file, so a mistyped path never creates
+an empty store.
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import ast
 import math
 import os
 import sys
+import tempfile
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Callable
@@ -19,7 +23,7 @@ import pandas as pd
 from analysis.data import SweepData
 from analysis.errors import AnalysisInputError
 from analysis.tables import RunRecord, build_tables
-from core.keys import TAG_KIND, is_step_key
+from core.keys import TABLE_ARTIFACT, TABLE_COLUMNS, TAG_KIND, TAG_TABLE, is_step_key
 from core.vocab import RUN_KIND_SWEEP
 from core.version import tailsweep_version
 
@@ -104,8 +108,31 @@ def _runs(client, experiment_id: str) -> list:
             return runs
 
 
-def _record(client, run, with_history: bool) -> RunRecord:
+def read_table(path: str | Path) -> dict[str, float]:
+    """A trial's table artifact (long format: key, value), key -> value."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=list(TABLE_COLUMNS))
+    key, value = TABLE_COLUMNS
+    return dict(zip(table.column(key).to_pylist(), (float(v) for v in table.column(value).to_pylist())))
+
+
+def _table(client, run, scratch: Path) -> dict[str, float]:
+    """The run's table rows; {} for a run without one (uploaded before tables, or diverged)."""
+    if TAG_TABLE not in run.data.tags:
+        return {}
+    try:
+        path = client.download_artifacts(run.info.run_id, TABLE_ARTIFACT, str(scratch / run.info.run_id))
+        return read_table(path)
+    except Exception as err:  # the client and pyarrow raise many types for a missing or damaged file
+        raise AnalysisInputError(f"run {run.info.run_name or run.info.run_id}: its table {TABLE_ARTIFACT} is "
+                                 f"unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+                                 ) from err
+
+
+def _record(client, run, with_history: bool, scratch: Path) -> RunRecord:
     metrics = {k: clean_value(v) for k, v in run.data.metrics.items()}
+    metrics.update(_table(client, run, scratch))   # newer than any same-named metric of a run made before tables
     history = {}
     for key in sorted(k for k in metrics if with_history and is_step_key(k)):
         points = client.get_metric_history(run.info.run_id, key)
@@ -124,18 +151,27 @@ def load_sweep(tracking_uri: str, experiment: str, *, sweep_file: str | None = N
     Step-metric histories cost one store call per run and key; ``with_history=False`` skips them (the
     steps table is then empty).
     """
+    records = load_records(tracking_uri, experiment, with_history=with_history, progress=progress)
+    meta = {"source": tracking_uri, "tailsweep_version": tailsweep_version(), "sweep_file": sweep_file}
+    return build_tables(experiment, records, meta)
+
+
+def load_records(tracking_uri: str, experiment: str, *, with_history: bool = True,
+                 progress: Callable[[str], None] | None = None) -> list[RunRecord]:
+    """The sweep's trial runs as read, before the table split: each run's metrics (its table merged in),
+    tags, typed params and step histories."""
     client = _client(tracking_uri)
     experiment_id = _experiment_id(client, tracking_uri, experiment)
     runs = _runs(client, experiment_id)
     if not runs:
         raise AnalysisInputError(f"sweep {experiment!r}: the experiment has no runs yet in {tracking_uri}")
     records = []
-    for i, run in enumerate(runs, 1):
-        records.append(_record(client, run, with_history))
-        if progress is not None and (i % 50 == 0 or i == len(runs)):
-            progress(f"read {i}/{len(runs)} runs")
-    meta = {"source": tracking_uri, "tailsweep_version": tailsweep_version(), "sweep_file": sweep_file}
-    return build_tables(experiment, records, meta)
+    with tempfile.TemporaryDirectory(prefix="tailsweep-tables-") as scratch:
+        for i, run in enumerate(runs, 1):
+            records.append(_record(client, run, with_history, Path(scratch)))
+            if progress is not None and (i % 50 == 0 or i == len(runs)):
+                progress(f"read {i}/{len(runs)} runs")
+    return records
 
 
 def load_runs(tracking_uri: str, experiment: str) -> pd.DataFrame:

@@ -29,6 +29,17 @@ Step metrics (step = iteration), built by ``step_key`` and ``current_alpha_key``
     alpha/current/multi/layer{i}   the multivariate block-sum alpha of the current weights
 ``is_step_key`` tells the two kinds apart.
 
+Where a key lives (``is_table_key``): a trial's MLflow run holds as metrics what a reviewer charts or sorts
+by, and the trial's one table artifact (``TABLE_ARTIFACT``: long format, columns ``TABLE_COLUMNS``, rows
+sorted by key) holds the rest, so a run's metrics stay few enough to browse.
+    metrics: every step metric; eval/, gap/, time/, iterations; alpha/ and alpha_raw/ of the multi variant
+             per layer and its median and min; every prunable/ key; pruned_acc at ``HEADLINE_RATIOS``
+    table:   alpha/ and alpha_raw/ of the other variants, multi's mean and per-role medians; error/;
+             pruned_acc at other ratios; pruned_loss/; remaining/; sv_removed/; stable_rank/,
+             effective_rank/, pq_index/
+Keys outside the scheme are metrics. Analysis merges the table into the run's metrics (the table wins), so
+readers see one dict either way; runs uploaded before the table hold every key as a metric.
+
 The word lists (weight sets, variants, aggregates, roles, outcomes) live in core.vocab; the names below
 re-export them for readers that still spell them ``keys.X``.
 """
@@ -36,17 +47,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.vocab import (AGGREGATES, ALPHA_VARIANTS, LAYER_MEASURES, OUTCOMES, ROLES, STEP_SOURCES, WEIGHT_SETS,
-                        check_choice)
+from core.vocab import (AGGREGATES, ALPHA_VARIANTS, BROWSED_AGGREGATES, BROWSED_VARIANT, LAYER_MEASURES, OUTCOMES,
+                        ROLES, STEP_SOURCES, WEIGHT_SETS, check_choice)
 
 __all__ = [
     "AGGREGATES", "ALPHA_VARIANTS", "OUTCOMES", "ROLES", "WEIGHT_SETS",
     "ITERATIONS", "CURRENT_ALPHA_ROOT", "CURRENT_ALPHA_PREFIX", "ParsedKey",
     "fmt_ratio", "fmt_eps", "layer", "role", "eval_key", "gap_key", "alpha_key", "prunable_key", "error_key",
     "pruned_key", "remaining_key", "sv_removed_key", "layer_measure_key", "time_key", "step_key", "current_alpha_key",
-    "parse_key", "is_step_key",
+    "parse_key", "is_step_key", "HEADLINE_RATIOS", "TABLE_ARTIFACT", "TABLE_COLUMNS", "is_table_key",
     "TAG_SPEC_HASH", "TAG_SWEEP", "TAG_OUTCOME", "TAG_VERSION", "TAG_LAYERS", "TAG_MEASURE_VERSION", "TAG_FIT",
-    "TAG_KIND", "OUTCOMES_ROOT", "outcome_count_key",
+    "TAG_KIND", "TAG_TABLE", "OUTCOMES_ROOT", "outcome_count_key",
 ]
 
 ITERATIONS = "iterations"
@@ -203,6 +214,35 @@ def is_step_key(key: str) -> bool:
     return parsed is not None and parsed.family == "step"
 
 
+# Pruned accuracy at these removed fractions is a run metric per weight set and method (the other ratios:
+# table). Half and nine tenths removed: where the paper's methods part ways, inside the default ratio grid.
+HEADLINE_RATIOS = (0.5, 0.9)
+TABLE_ARTIFACT = "measures.parquet"      # a trial run's table of the final metrics that are not run metrics
+TABLE_COLUMNS = ("key", "value")         # its long format: one row per key, sorted by key
+
+_TABLE_FAMILIES = frozenset({"error", "remaining", "sv_removed", "measure"})
+_HEADLINE_TEXT = frozenset(fmt_ratio(r) for r in HEADLINE_RATIOS)   # compared as written: no float noise
+
+
+def is_table_key(key: str) -> bool:
+    """True for a final metric that lives in the trial's table artifact, False for one logged as a run
+    metric (step metrics and keys outside the scheme included). The one definition; the module docstring
+    lists both sides."""
+    if is_step_key(key):
+        return False
+    parsed = parse_key(key)
+    if parsed is None:
+        return False
+    if parsed.family in _TABLE_FAMILIES:
+        return True
+    if parsed.family == "alpha":
+        browsed = parsed.layer is not None or parsed.aggregate in BROWSED_AGGREGATES
+        return not (parsed.variant == BROWSED_VARIANT and browsed)
+    if parsed.family == "pruned":
+        return not (parsed.what == "acc" and fmt_ratio(parsed.ratio) in _HEADLINE_TEXT)
+    return False
+
+
 # Run tags (MLflow tags; the trial directory's record carries the same values).
 TAG_SPEC_HASH = "tailsweep.spec_hash"
 TAG_SWEEP = "tailsweep.sweep"
@@ -212,6 +252,7 @@ TAG_LAYERS = "tailsweep.layers"        # JSON list: [{"index", "name", "role", "
 TAG_MEASURE_VERSION = "tailsweep.measure_version"   # core.version.MEASURE_VERSION the metrics were made by
 TAG_FIT = "tailsweep.fit"              # good | underfit (trained trials only; core.fit)
 TAG_KIND = "tailsweep.kind"            # core.vocab.RUN_KINDS: sweep (the parent) | trial; absent: a trial
+TAG_TABLE = "tailsweep.table"          # sha256 of the run's TABLE_ARTIFACT; absent: every final metric is a metric
 
 # Metrics of the sweep's parent run: trials per outcome (converged, ..., unfinished, pending).
 OUTCOMES_ROOT = "outcomes/"

@@ -28,6 +28,8 @@ WEIGHT_SETS = ("final", "avg")
 ALPHA_VARIANTS = ("multi", "uni", "norms", "hill")   # multi: block-sum on rows; uni: on all entries;
                                                      # norms: on row norms; hill: Hill on all entries
 AGGREGATES = ("median", "mean", "min")
+BROWSED_VARIANT = "multi"            # the alpha variant kept as run metrics, per layer (core.keys.is_table_key)
+BROWSED_AGGREGATES = ("median", "min")   # its aggregates kept as run metrics; the rest go to the table
 TAIL_METHODS = ("block_sum", "hill", "moment")
 PRUNE_METHODS = ("magnitude", "singular", "node", "neuron")   # node: columns (the previous layer's
                                                                # units); neuron: rows (the layer's own)

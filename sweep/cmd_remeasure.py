@@ -3,10 +3,11 @@ weights, without training, when the measurement definitions changed (``core.vers
 
 Tails, ranks, curves, pruned accuracy and gaps are recomputed from each trial directory's ``final`` and
 ``avg`` weights; the record (result.json, plots) is rewritten in place, then the trial's MLflow run is
-brought to it: changed final metrics are logged again at the last iteration (MLflow has no way to delete
-a point, so a changed metric's history keeps the earlier value before the newer one), tags and artifacts
-follow, step histories stay. No run is created or duplicated. A second call changes nothing. Runs whose
-tag says an older version than their record (an earlier call while the store was down) are caught up.
+brought to it: changed run metrics are logged again at the last iteration (MLflow has no way to delete
+a point, so a changed metric's history keeps the earlier value before the newer one), a changed table
+artifact (measures.parquet) is replaced, tags and the other artifacts follow, step histories stay. No run
+is created or duplicated. A second call changes nothing. Runs whose tag says an older version than their
+record (an earlier call while the store was down) are caught up.
 """
 from __future__ import annotations
 
@@ -68,16 +69,18 @@ def _update_runs(name: str, store: TrialStore, done: list[str], config: Tracking
     client = tracking.make_client(config)
     exp_id = mlflow_runs.experiment_id(client, name)
     runs = mlflow_runs.runs_by_hash(client, exp_id) if exp_id is not None else {}
-    updated = points = 0
+    updated = points = tables = 0
     for spec_hash in done:
         run = runs.get(spec_hash)
         if run is None:   # never uploaded: sync creates it from the (now current) record
             continue
-        logged = mlflow_runs.update_measurements(client, run, store.load_result(spec_hash), store, spec_hash)
-        updated += logged > 0
-        points += logged
+        change = mlflow_runs.update_measurements(client, run, store.load_result(spec_hash), store, spec_hash)
+        updated += change.changed
+        points += change.points
+        tables += change.table
     missing = sum(1 for h in done if h not in runs)
-    print(f"  MLflow {config.display}: {updated} runs updated ({points} metric points)"
+    print(f"  MLflow {config.display}: {updated} runs updated ({points} metric points"
+          + (f", {tables} tables uploaded)" if tables else ")")
           + (f"; {missing} trials have no run yet (`tailsweep sync {name}` uploads them)" if missing else ""))
     return EXIT_OK
 

@@ -1,15 +1,17 @@
 """MLflow runs of a sweep as plain functions over an ``MlflowClient`` that raise on failure.
 
-What a run holds (params, tags, metric points), finding or creating a trial's one run by its spec-hash
-tag, and the idempotent upload of a finished trial directory (a metric point is (key, step), compared
-with what the run already holds before logging). `tailsweep sync` uses these directly and reports
-errors; ``sweep.tracking`` wraps them for the driver and the trials, tolerant of an unreachable store.
+What a run holds (params, tags, metric points, the table artifact), finding or creating a trial's one run
+by its spec-hash tag, and the idempotent upload of a finished trial directory (a metric point is (key,
+step), compared with what the run already holds before logging; the table, by the digest its tag
+records). `tailsweep sync` uses these directly and reports errors; ``sweep.tracking`` wraps them for the
+driver and the trials, tolerant of an unreachable store.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from core.result import TrialResult
 from core.spec import TrialSpec
 from core.version import tailsweep_version
 from core.vocab import FINISHED_OUTCOMES, RUN_KIND_SWEEP, RUN_KIND_TRIAL
-from sweep import run_notes
+from sweep import measures_table, run_notes
 from sweep.trial_store import TrialStore
 
 if TYPE_CHECKING:
@@ -92,9 +94,11 @@ def is_linked(run: "Run", parent_id: str | None) -> bool:
 
 
 def result_points(result: TrialResult) -> list[Point]:
-    """Every metric point of a result: the step history, and the final metrics at the last iteration."""
+    """Every metric point of a result's run: the step history, and at the last iteration the final metrics
+    that are not table keys (those travel in the table artifact: ``sweep.measures_table``)."""
     points = [(key, int(step), float(value)) for step, key, value in result.history]
-    points += [(key, int(result.iterations), float(value)) for key, value in sorted(result.metrics.items())]
+    browsed, _ = measures_table.split_metrics(result.metrics)
+    points += [(key, int(result.iterations), value) for key, value in browsed.items()]
     return points
 
 
@@ -272,9 +276,10 @@ def _artifact_sizes(client: "MlflowClient", run_id: str, path: str | None = None
 
 
 def trial_artifacts(store: TrialStore, spec_hash: str) -> dict[str, Path]:
-    """Artifact path -> local file: spec.json, result.json, weights/*.safetensors, plots/*.png."""
+    """Artifact path -> local file: spec.json, result.json, measures.parquet, weights/*.safetensors,
+    plots/*.png."""
     files = store.files(spec_hash)
-    out = {p.name: p for p in (files.spec, files.result) if p.exists()}
+    out = {p.name: p for p in (files.spec, files.result, files.table) if p.exists()}
     for folder in (files.weights, files.plots):
         if folder.is_dir():
             out.update({f"{folder.name}/{p.name}": p for p in sorted(folder.iterdir())
@@ -305,6 +310,7 @@ def upload_trial(client: "MlflowClient", exp_id: str, store: TrialStore, spec_ha
         raise ValueError(f"result: spec hash {result.spec.spec_hash()} is not trial {spec_hash}")
     run, created = get_or_create_run(client, exp_id, store, result.spec, run_name, uri, result, links)
     run_id = run.info.run_id
+    store.ensure_table(result)
     have = set() if created else _points_held(client, run, result, known_points)
     missing, seen = [], set(have)
     for key, step, value in result_points(result):
@@ -312,7 +318,7 @@ def upload_trial(client: "MlflowClient", exp_id: str, store: TrialStore, spec_ha
             seen.add((key, step))
             missing.append((key, step, value))
     log_points(client, run_id, missing)
-    uploaded = _upload_artifacts(client, run_id, trial_artifacts(store, spec_hash))
+    uploaded = _upload_artifacts(client, run, trial_artifacts(store, spec_hash))
     if run.info.status != "FINISHED":
         client.set_terminated(run_id, "FINISHED")
     store.mark_synced(spec_hash, uri, run_id)
@@ -333,34 +339,69 @@ def _points_held(client: "MlflowClient", run: "Run", result: TrialResult,
                    if key not in step_keys and key in run.data.metrics}
 
 
-def _upload_artifacts(client: "MlflowClient", run_id: str, files: dict[str, Path]) -> int:
-    """Upload each file the run lacks (a different size counts as lacking); returns how many were sent."""
+def _upload_artifacts(client: "MlflowClient", run: "Run", files: dict[str, Path]) -> int:
+    """Upload each file the run lacks (a different size counts as lacking; for the table, so does a digest
+    other than the run's table tag: remeasured values can keep the size). Returns how many were sent."""
+    run_id = run.info.run_id
     present = _artifact_sizes(client, run_id)
+    new_table = _new_table_digest(run, files)
     uploaded = 0
     for artifact_path, local in files.items():
-        if present.get(artifact_path) != local.stat().st_size:
+        if present.get(artifact_path) != local.stat().st_size or (new_table and artifact_path == keys.TABLE_ARTIFACT):
             client.log_artifact(run_id, str(local), os.path.dirname(artifact_path) or None)
             uploaded += 1
+    if new_table:   # after the upload: the tag never names a table the run does not hold
+        client.set_tag(run_id, keys.TAG_TABLE, new_table)
     return uploaded
 
 
+def _new_table_digest(run: "Run", files: dict[str, Path]) -> str | None:
+    """The local table's digest when the run's table tag names other bytes (or none); else None."""
+    table = files.get(keys.TABLE_ARTIFACT)
+    if table is None:
+        return None
+    digest = measures_table.digest(table.read_bytes())
+    return digest if run.data.tags.get(keys.TAG_TABLE) != digest else None
+
+
+@dataclass(frozen=True)
+class MeasureUpdate:
+    points: int      # metric points logged
+    table: bool      # the run's table artifact was uploaded (it had none, or other bytes)
+
+    @property
+    def changed(self) -> bool:
+        return self.points > 0 or self.table
+
+
 def update_measurements(client: "MlflowClient", run: "Run", result: TrialResult, store: TrialStore,
-                        spec_hash: str) -> int:
-    """Bring an existing run up to a remeasured record: final metrics whose value changed (or that are
-    new) are logged again at the trial's last iteration, the newest value being the run's; step
-    histories are untouched; tags and artifacts follow the record. Returns how many metric points were
-    logged (0 when the run already holds these values: a repeat changes nothing)."""
+                        spec_hash: str) -> MeasureUpdate:
+    """Bring an existing run up to a remeasured record: run metrics whose value changed (or that are new)
+    are logged again at the trial's last iteration, the newest value being the run's; the table artifact
+    is replaced when its digest differs; step histories are untouched; tags and the other artifacts
+    follow the record. A repeat changes nothing."""
     held = run.data.metrics
+    browsed, table = measures_table.split_metrics(result.metrics)
+    # A run uploaded before tables holds table keys as metrics too: they are kept current, so its UI never
+    # shows a stale measurement (MLflow cannot delete a metric).
+    wanted = {**{k: v for k, v in table.items() if k in held}, **browsed}
     # A stage's wall time differs on every run; a timing the run already holds is not a changed measurement.
-    changed = [(key, int(result.iterations), float(value)) for key, value in sorted(result.metrics.items())
+    changed = [(key, int(result.iterations), value) for key, value in sorted(wanted.items())
                if key not in held or not (_same(held[key], value) or key.startswith(keys.time_key("")))]
     log_points(client, run.info.run_id, changed)
     for key, value in run_tags(result.spec, run.data.tags.get(keys.TAG_SWEEP, store.sweep), result).items():
         if run.data.tags.get(key) != value:
             client.set_tag(run.info.run_id, key, value)
-    _upload_artifacts(client, run.info.run_id, trial_artifacts(store, spec_hash))
-    return len(changed)
+    store.ensure_table(result)
+    files = trial_artifacts(store, spec_hash)
+    replaced = _new_table_digest(run, files) is not None
+    _upload_artifacts(client, run, files)
+    return MeasureUpdate(len(changed), replaced)
 
 
-def _same(a: float, b: float) -> bool:
-    return a == b or (math.isnan(a) and math.isnan(b))
+def _same(held: float, value: float) -> bool:
+    """A run's metric ``held`` is the record's ``value``; MLflow's SQL store keeps +-inf as +-float max, so a
+    repeat would otherwise log every infinite measurement again."""
+    if math.isinf(value) and abs(held) == sys.float_info.max:
+        return math.copysign(1.0, held) == math.copysign(1.0, value)
+    return held == value or (math.isnan(held) and math.isnan(value))

@@ -7,7 +7,8 @@ directories are the source of truth; MLflow is the view).
     ROOT/sweeps/NAME/report/             `tailsweep report NAME` output (index.html, figures/, tables/)
     ROOT/sweeps/NAME/ray/                Ray Tune's experiment storage (checkpoints, restore state)
     ROOT/sweeps/NAME/trials/HASH/        one trial directory, the source of truth:
-        spec.json, result.json, weights/*.safetensors, plots/*.png, mlflow_run_id, DONE (written last)
+        spec.json, result.json, measures.parquet (the table keys of result.json), weights/*.safetensors,
+        plots/*.png, mlflow_run_id, DONE (written last)
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.keys import TABLE_ARTIFACT
 
 DEFAULT_ROOT_NAME = "tailsweep"
 SWEEP_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -91,6 +94,7 @@ class TrialFiles:
 
     spec = property(lambda self: self.dir / "spec.json")
     result = property(lambda self: self.dir / "result.json")
+    table = property(lambda self: self.dir / TABLE_ARTIFACT)
     weights = property(lambda self: self.dir / "weights")
     plots = property(lambda self: self.dir / "plots")
     run_id = property(lambda self: self.dir / "mlflow_run_id")

@@ -5,6 +5,7 @@ the view, rebuilt from here by `tailsweep sync`).
         spec.json                 the TrialSpec (written when the trial starts)
         weights/TAG.safetensors   snapshots: init, converged, final, avg, it<N>
         result.json               the TrialResult
+        measures.parquet          its final metrics that are table columns (sweep.measures_table)
         plots/*.png               per-trial plots
         DONE                      written last: {"status", "iterations"}; its presence means finished
         mlflow_run_id             JSON {"run_name": ..., "runs": {tracking URI: run id}}
@@ -23,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
-from core.atomic import atomic_write_text
+from core.atomic import atomic_write_bytes, atomic_write_text
 from core.result import TrialResult
 from core.spec import TrialSpec
-from sweep import snapshots, trial_plots
+from sweep import measures_table, snapshots, trial_plots
 from sweep.paths import Layout, TrialFiles
 from sweep.tracking_config import store_key
 
@@ -119,8 +120,8 @@ class TrialStore:
         return snapshots.load_weights(self.files(spec_hash).weights / f"{tag}.safetensors")
 
     def write_result(self, result: TrialResult, *, plots: bool = True) -> bool:
-        """result.json, then plots, then DONE last. False (and nothing touched) if already finished:
-        finished results are never overwritten."""
+        """result.json, its table, then plots, then DONE last. False (and nothing touched) if already
+        finished: finished results are never overwritten."""
         spec_hash = result.spec.spec_hash()
         files = self.files(spec_hash)
         if not files.spec.exists():   # a started trial's spec was checked against its directory then
@@ -129,6 +130,7 @@ class TrialStore:
             log.info("trial %s is already finished; keeping its record", spec_hash)
             return False
         atomic_write_text(files.result, result.to_json())
+        self.write_table(result)
         if plots:
             for name, outcome in trial_plots.write_plots(result, files.weights, files.plots).items():
                 if outcome.startswith("error"):
@@ -138,15 +140,34 @@ class TrialStore:
         return True
 
     def replace_measurements(self, result: TrialResult) -> None:
-        """Rewrite a finished trial's result.json (and plots) with remeasured values: the one sanctioned
+        """Rewrite a finished trial's result.json (its table and plots) with remeasured values: the one sanctioned
         change of a finished record (same training, newer measurement definitions). DONE stays."""
         files = self.files(result.spec.spec_hash())
         if not files.is_done():
             raise ValueError(f"spec_hash: trial {result.spec.spec_hash()} of sweep {self.sweep!r} is not finished")
         atomic_write_text(files.result, result.to_json())
+        self.write_table(result)
         for name, outcome in trial_plots.write_plots(result, files.weights, files.plots).items():
             if outcome.startswith("error"):
                 log.warning("trial %s: plot %s failed (%s); the record is kept", result.spec.spec_hash(), name, outcome)
+
+    def write_table(self, result: TrialResult) -> Path | None:
+        """measures.parquet from ``result``'s table keys, rewritten only when its bytes differ (removed when
+        there are none: a diverged trial); the path, or None. Derived from result.json, never a second truth."""
+        path = self.files(result.spec.spec_hash()).table
+        data = measures_table.table_bytes(result.metrics)
+        if data is None:
+            path.unlink(missing_ok=True)
+            return None
+        if not path.exists() or path.read_bytes() != data:
+            atomic_write_bytes(path, data)
+        return path
+
+    def ensure_table(self, result: TrialResult) -> Path | None:
+        """The finished trial's table, written from ``result`` only where the directory lacks one (a trial
+        finished before tables existed): a table already there is what its run was given, and is kept."""
+        path = self.files(result.spec.spec_hash()).table
+        return path if path.exists() else self.write_table(result)
 
     def write_failure(self, spec_hash: str, error: str) -> int:
         """Record that an attempt raised (an infrastructure fault or a bug; Ray retries it). Returns the

@@ -180,6 +180,11 @@ def trials() -> list[dict]:
     return out
 
 
+def run_name(t: dict) -> str:
+    noise = f"-noise{t['noise_scale']:g}" if t.get("noise_scale") else ""
+    return f"etab{t['etab']:g}-w{t['width']}-s{t['seed']}-{t['arch']}{noise}"
+
+
 def log_store(tracking_uri: str, sweep: str = SWEEP, runs: list[dict] | None = None) -> str:
     """Create the experiment and log every run with a few batched calls each; returns the experiment id."""
     from mlflow import MlflowClient
@@ -190,8 +195,7 @@ def log_store(tracking_uri: str, sweep: str = SWEEP, runs: list[dict] | None = N
     for t in trials() if runs is None else runs:
         spec = spec_for(t["arch"], t["etab"], t["width"], t["seed"])
         layers = fcn_layers(t["width"]) if t["arch"] == "fcn" else vgg_layers(t["width"])
-        name = f"etab{t['etab']:g}-w{t['width']}-s{t['seed']}-{t['arch']}"
-        run = client.create_run(exp, run_name=name)
+        run = client.create_run(exp, run_name=run_name(t))
         if t["outcome"] == "diverged":
             metrics = [Metric("iterations", 27.0, 0, 27),
                        Metric(keys.eval_key("final", "train", "loss"), math.nan, 0, 27),
@@ -268,9 +272,7 @@ def run_record(t: dict, index: int):
             keys.TAG_FIT: "underfit" if t.get("train_acc", 1.0) < 0.99 else "good"}
     if t["width"] != OLD_VERSION_WIDTH:
         tags[keys.TAG_MEASURE_VERSION] = "2"
-    noise = f"-noise{t['noise_scale']:g}" if t.get("noise_scale") else ""
-    name = f"etab{t['etab']:g}-w{t['width']}-s{t['seed']}-{t['arch']}{noise}"
-    return RunRecord(run_id=f"r{index:03d}", run_name=name, tags=tags,
+    return RunRecord(run_id=f"r{index:03d}", run_name=run_name(t), tags=tags,
                      params={k: parse_param(str(v)) for k, v in spec.flat().items()}, metrics=metrics, history=history)
 
 
@@ -280,3 +282,46 @@ def replicated_data(sweep_file: str | None = None):
 
     records = [run_record(t, i) for i, t in enumerate(replicated_trials())]
     return build_tables("replicated", records, {"source": "constructed", "sweep_file": sweep_file})
+
+
+# ---------------------------------------------------------------- the same trials, as trial directories
+def trial_result(t: dict, *, replicated: bool = False):
+    """One trial of the known (or, ``replicated``, the replicated) store as the TrialResult its trial
+    directory would hold: the same spec, layers, final metrics and step history the stores above log."""
+    from core.result import TrialResult
+
+    spec = spec_for(t["arch"], t["etab"], t["width"], t["seed"], t.get("noise_scale"))
+    layers = fcn_layers(t["width"]) if t["arch"] == "fcn" else vgg_layers(t["width"])
+    if t["outcome"] == "diverged":
+        return TrialResult(spec=spec, status="diverged", iterations=27, layers=tuple(layers),
+                           metrics={"iterations": 27.0, keys.eval_key("final", "train", "loss"): math.nan},
+                           history=((0, "train/loss", 2.3), (27, "train/loss", math.inf)))
+    if replicated:
+        gain = noise_gain(t["seed"], t["width"]) if t.get("noise_scale") else 0.0
+        metrics = final_metrics(t["etab"], layers, t["width"], methods=REP_METHODS, slope_scale=slope_scale(t["seed"]),
+                                prunable_gain=gain, train_acc=t.get("train_acc", 1.0))
+    else:
+        metrics = final_metrics(t["etab"], layers, t["width"])
+    history = tuple(sorted((s, k, v) for k, v, s in step_metrics(t["etab"], layers)))
+    version = 1 if replicated and t["width"] == OLD_VERSION_WIDTH else 2
+    return TrialResult(spec=spec, status=t["outcome"], iterations=ITERATIONS, metrics=metrics, history=history,
+                       layers=tuple(layers), measure_version=version)
+
+
+def upload_store(root, sweep: str, runs: list[dict], *, replicated: bool = False) -> str:
+    """Write each trial's directory under ``root`` and upload it as tailsweep does today (run metrics plus
+    the table artifact) into ``root``'s SQLite store; returns the tracking URI."""
+    from sweep import mlflow_runs, tracking
+    from sweep.paths import Layout
+    from sweep.trial_store import TrialStore
+
+    layout = Layout(root)
+    config = tracking.TrackingConfig.for_layout(layout)
+    client = tracking.make_client(config)
+    exp_id = mlflow_runs.ensure_experiment(client, sweep, config.artifact_location(sweep))
+    store = TrialStore(layout, sweep)
+    for t in runs:
+        result = trial_result(t, replicated=replicated)
+        store.write_result(result, plots=False)
+        mlflow_runs.upload_trial(client, exp_id, store, result.spec.spec_hash(), config.uri, run_name=run_name(t))
+    return config.uri

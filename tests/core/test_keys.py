@@ -71,3 +71,44 @@ def test_keys_reexports_are_the_vocab_lists_themselves():
 
     for name in ("WEIGHT_SETS", "ALPHA_VARIANTS", "AGGREGATES", "ROLES", "OUTCOMES"):
         assert getattr(keys, name) is getattr(vocab, name)
+
+
+@pytest.mark.parametrize("key,in_table", [
+    # browsed: what a reviewer charts or sorts by
+    (keys.step_key("train", "loss"), False),
+    (keys.current_alpha_key(1), False),
+    (keys.alpha_key("avg", "multi", keys.layer(2)), False),
+    (keys.alpha_key("final", "multi", keys.layer(0), raw=True), False),
+    (keys.alpha_key("avg", "multi", "median"), False),
+    (keys.alpha_key("avg", "multi", "min", raw=True), False),
+    (keys.prunable_key("avg", "singular", "none", 0.05, 3), False),
+    (keys.eval_key("final", "test", "acc"), False),
+    (keys.gap_key("avg", "loss"), False),
+    (keys.time_key("pruned_eval"), False),
+    (keys.ITERATIONS, False),
+    (keys.pruned_key("acc", "avg", "magnitude", 0.5), False),
+    (keys.pruned_key("acc", "final", "neuron", 0.9), False),
+    ("something/else", False),                                # outside the scheme: a metric, never lost
+    # the table: dense grids and the other variants
+    (keys.alpha_key("avg", "multi", "mean"), True),
+    (keys.alpha_key("avg", "multi", keys.role("last")), True),
+    (keys.alpha_key("avg", "uni", keys.layer(0)), True),
+    (keys.alpha_key("final", "hill", "median", raw=True), True),
+    (keys.alpha_key("avg", "norms", keys.role("first")), True),
+    (keys.error_key("avg", "node", "median", 0.5, 1), True),
+    (keys.pruned_key("acc", "avg", "magnitude", 0.525), True),
+    (keys.pruned_key("loss", "avg", "magnitude", 0.5), True),
+    (keys.remaining_key("singular", 0.9), True),
+    (keys.sv_removed_key(0.5), True),
+    (keys.layer_measure_key("stable_rank", "avg", 0), True),
+    (keys.layer_measure_key("pq_index", "final", 4), True),
+])
+def test_is_table_key_is_the_one_definition(key, in_table):
+    assert keys.is_table_key(key) is in_table
+
+
+def test_headline_ratios_lie_on_the_default_pruned_accuracy_grid():
+    from core.spec import CompressSpec
+
+    grid = {keys.fmt_ratio(r) for r in CompressSpec().ratios}
+    assert len(keys.HEADLINE_RATIOS) == 2 and {keys.fmt_ratio(r) for r in keys.HEADLINE_RATIOS} <= grid

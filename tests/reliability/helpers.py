@@ -327,7 +327,8 @@ def is_timing(key: str) -> bool:
 
 
 def run_record(uri: str, run) -> dict:
-    """What a finished trial's run holds, without wall-clock times: comparable across sweeps and stores."""
+    """What a finished trial's run holds, without wall-clock times: comparable across sweeps and stores.
+    The table artifact is compared by the digest its tag records (the same rows give the same bytes)."""
     from core.keys import is_step_key
 
     mlflow = client(uri)
@@ -340,7 +341,7 @@ def run_record(uri: str, run) -> dict:
     return {"status": run.info.status, "outcome": run.data.tags.get(keys.TAG_OUTCOME), "name": run.info.run_name,
             "params": dict(run.data.params),
             "metrics": {k: repr(v) for k, v in run.data.metrics.items() if not is_timing(k)},
-            "histories": histories, "artifacts": sorted(artifacts)}
+            "histories": histories, "artifacts": sorted(artifacts), "table": run.data.tags.get(keys.TAG_TABLE)}
 
 
 def assert_same_run(record: dict, reference: dict, name: str) -> None:

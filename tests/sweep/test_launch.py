@@ -28,6 +28,7 @@ from sweep.tracking import TrackingConfig, Tracker
 from sweep.trainable import CHECKPOINT_CHECK_ITERS, TrialContext, make_plan
 from sweep.trial_store import TrialStore
 from tests.conftest import tiny_sweep_text
+from tests.sweep.test_tracking import run_table
 
 # Whole sweeps: run by .ci/run's integration step, on the session's one Ray.
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("ray_session")]
@@ -96,16 +97,22 @@ def test_end_to_end_every_run_metric_and_artifact(finished):
         assert run.data.tags[keys.TAG_OUTCOME] == result.status
         assert run.data.tags[keys.TAG_SWEEP] == "tiny"
         assert run.data.params == {k: str(v) for k, v in trial.spec.flat().items()}
-        for key, value in result.metrics.items():      # every final metric, same value
-            assert _same(run.data.metrics[key], value), key
+        table = run_table(client, run)
+        assert not set(table) & set(run.data.metrics) and len(run.data.metrics) <= 200
+        for key, value in result.metrics.items():      # every final metric, same value: a run metric ...
+            if not keys.is_table_key(key):
+                assert _same(run.data.metrics[key], value), key
+            else:                                      # ... or a row of the run's table, exact
+                assert table[key] == value or (math.isnan(value) and math.isnan(table[key])), key
+        held = {**run.data.metrics, **table}
         step_keys = {k for _, k, _ in result.history}
         for key in ("train/loss", "test/acc", "alpha/current/multi/layer0"):   # full step histories
             assert key in step_keys
             history = sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
             assert history == sorted((s, pytest.approx(v)) for s, k, v in result.history if k == key)
-        families |= {k.split("/")[0] for k in run.data.metrics}
+        families |= {k.split("/")[0] for k in held}
         assert _artifacts(client, run.info.run_id) == {
-            "spec.json", "result.json", "weights/init.safetensors", "weights/final.safetensors",
+            "spec.json", "result.json", keys.TABLE_ARTIFACT, "weights/init.safetensors", "weights/final.safetensors",
             "weights/avg.safetensors", "plots/alpha_trajectory.png", "plots/pruning_curves.png",
             "plots/tail_histogram.png"}
     assert families >= {"eval", "gap", "alpha", "alpha_raw", "prunable", "error", "pruned_acc", "pruned_loss",

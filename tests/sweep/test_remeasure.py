@@ -12,11 +12,13 @@ from core import keys
 from core.fit import fit_of_metrics
 from core.version import MEASURE_VERSION
 from core.vocab import FITS
+from sweep import measures_table
 from sweep.cli import main
 from sweep.errors import EXIT_BAD_INPUT, EXIT_OK
 from sweep.paths import Layout
 from sweep.trial_store import TrialStore
 from tests.conftest import tiny_sweep_text
+from tests.sweep.test_tracking import run_table
 
 pytestmark = pytest.mark.integration   # whole sweeps: run by .ci/run's integration step
 
@@ -33,7 +35,8 @@ def _runs(uri: str, name: str):
 @pytest.fixture
 def old_store(tmp_path, write_sweep, ray_session, capsys):
     """A finished tiny sweep turned into one 'made before versioning': records without measure_version,
-    two measurements off (as an older definition would give), and runs that hold those values."""
+    two measurements off (as an older definition would give), and runs that hold those values (a run
+    metric, and a row of the run's table)."""
     path = write_sweep(tiny_sweep_text("old", etas=(2e-3,), widths=(16, 24), max_iters=150))
     root = tmp_path / "root"
     assert main(["run", str(path), "--storage", str(root)]) == EXIT_OK
@@ -52,7 +55,12 @@ def old_store(tmp_path, write_sweep, ray_session, capsys):
         files.result.write_text(json.dumps(record))
         run = by_hash[spec_hash]
         for key in PERTURBED:
-            client.log_metric(run.info.run_id, key, record["metrics"][key], step=record["iterations"])
+            if not keys.is_table_key(key):
+                client.log_metric(run.info.run_id, key, record["metrics"][key], step=record["iterations"])
+        table = measures_table.table_bytes(record["metrics"])
+        files.table.write_bytes(table)
+        client.log_artifact(run.info.run_id, str(files.table))
+        client.set_tag(run.info.run_id, keys.TAG_TABLE, measures_table.digest(table))
         client.delete_tag(run.info.run_id, keys.TAG_MEASURE_VERSION)
     capsys.readouterr()
     return layout, truth
@@ -81,19 +89,23 @@ def test_remeasure_brings_an_old_store_up_to_date_in_place_and_twice_changes_not
         record = store.load_result(run.data.tags[keys.TAG_SPEC_HASH])
         assert run.data.tags[keys.TAG_MEASURE_VERSION] == str(MEASURE_VERSION)
         assert run.data.tags[keys.TAG_FIT] == fit_of_metrics(record.status, record.metrics) in FITS
+        held = {**run.data.metrics, **run_table(client, run)}
         for key in PERTURBED:
-            assert run.data.metrics[key] == pytest.approx(record.metrics[key], rel=1e-12)
+            assert held[key] == pytest.approx(record.metrics[key], rel=1e-12)
+        assert run.data.tags[keys.TAG_TABLE] == measures_table.digest(store.files(record.spec.spec_hash()).table.read_bytes())
         assert run.data.metrics["train/loss"] == record.metrics.get("train/loss", run.data.metrics["train/loss"])
-    points = {r.info.run_id: {k: len(client.get_metric_history(r.info.run_id, k)) for k in (*PERTURBED, "train/loss")}
-              for r in runs}
+    metric_keys = (*(k for k in PERTURBED if not keys.is_table_key(k)), "train/loss")
+    points = {r.info.run_id: {k: len(client.get_metric_history(r.info.run_id, k)) for k in metric_keys} for r in runs}
+    tables = {r.info.run_id: r.data.tags[keys.TAG_TABLE] for r in runs}
 
     assert main(["remeasure", "old", "--storage", str(layout.root)]) == EXIT_OK
     out = capsys.readouterr().out
     assert "0 to remeasure" in out and "0 runs updated (0 metric points)" in out
     client, again = _runs(layout.tracking_uri, "old")
     assert len(again) == 2
-    assert {r.info.run_id: {k: len(client.get_metric_history(r.info.run_id, k)) for k in (*PERTURBED, "train/loss")}
+    assert {r.info.run_id: {k: len(client.get_metric_history(r.info.run_id, k)) for k in metric_keys}
             for r in again} == points
+    assert {r.info.run_id: r.data.tags[keys.TAG_TABLE] for r in again} == tables
 
     # --all recomputes every trial; the values are the same, so MLflow gets nothing new
     assert main(["remeasure", "old", "--all", "--storage", str(layout.root)]) == EXIT_OK

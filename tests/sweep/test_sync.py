@@ -13,7 +13,7 @@ from sweep.cmd_sync import sync_sweep
 from sweep.paths import Layout
 from sweep.tracking import TrackingConfig, Tracker
 from sweep.trial_store import TrialStore
-from tests.sweep.test_tracking import free_port, mlflow_env, mlflow_template  # noqa: F401 (fixtures)
+from tests.sweep.test_tracking import free_port, mlflow_env, mlflow_template, run_table  # noqa: F401 (fixtures)
 from tests.sweep.test_trial_store import make_result, make_spec, make_weights
 
 SWEEP = "demo"
@@ -50,7 +50,8 @@ def sync(layout: Layout, uri: str | None = None):
 
 
 def snapshot(layout: Layout, uri: str | None = None) -> dict:
-    """Every run of the sweep: name, status, tags, metrics, full step histories, artifact paths."""
+    """Every run of the sweep: name, status, tags, metrics, full step histories, artifact paths, table digest
+    and rows."""
     client = tracking.make_client(TrackingConfig.for_layout(layout, uri))
     exp = client.get_experiment_by_name(SWEEP)
     out = {}
@@ -59,7 +60,8 @@ def snapshot(layout: Layout, uri: str | None = None) -> dict:
                 for k in run.data.metrics if keys.is_step_key(k)}
         arts = sorted(f.path for d in (None, "weights", "plots") for f in client.list_artifacts(run.info.run_id, d))
         out[run.info.run_id] = (run.info.run_name, run.info.status, run.data.tags[keys.TAG_SPEC_HASH],
-                                run.data.tags[keys.TAG_OUTCOME], dict(run.data.metrics), hist, arts)
+                                run.data.tags[keys.TAG_OUTCOME], dict(run.data.metrics), hist, arts,
+                                run.data.tags.get(keys.TAG_TABLE), run_table(client, run))
     return out
 
 
@@ -72,10 +74,12 @@ def test_sync_uploads_offline_trials_once(offline_sweep: Layout, capsys) -> None
     store = TrialStore(offline_sweep, SWEEP)
     expected = {r.spec.spec_hash(): r for r in store.iter_done()}
     assert sorted(v[0] for v in first.values()) == ["w16", "w32", "w8"]
-    for name, status, spec_hash, outcome, metrics, hist, arts in first.values():
+    for name, status, spec_hash, outcome, metrics, hist, arts, digest, table in first.values():
         result = expected[spec_hash]
         assert (status, outcome) == ("FINISHED", "converged")
-        assert {k: v for k, v in metrics.items() if k in result.metrics} == result.metrics
+        held = {**{k: v for k, v in metrics.items() if not keys.is_step_key(k)}, **table}
+        assert held == result.metrics and not set(table) & set(metrics)
+        assert keys.TABLE_ARTIFACT in arts and digest is not None
         assert hist == {k: sorted((s, v) for s, kk, v in result.history if kk == k) for k in hist}
         assert set(hist) == {k for _, k, _ in result.history}
         assert "weights/avg.safetensors" in arts and "plots/tail_histogram.png" in arts
@@ -109,7 +113,8 @@ def test_sync_completes_a_partly_uploaded_run(offline_sweep: Layout) -> None:
     report = sync(offline_sweep)
     assert (report.uploaded, report.runs_created) == (4, 3)
     logged_live = sum(1 for s, _, _ in result.history if s <= 300)
-    assert report.points == 4 * (len(result.history) + len(result.metrics)) - logged_live
+    browsed = [k for k in result.metrics if not keys.is_table_key(k)]
+    assert report.points == 4 * (len(result.history) + len(browsed)) - logged_live
     runs = [v for v in snapshot(offline_sweep).values() if v[0] == "w128"]
     assert len(runs) == 1 and runs[0][1] == "FINISHED"
     assert runs[0][5] == {k: sorted((s, v) for s, kk, v in result.history if kk == k) for k in runs[0][5]}

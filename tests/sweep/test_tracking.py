@@ -1,6 +1,7 @@
 """The MLflow adapter against real stores: SQLite in tmp_path, and a real `mlflow server` on loopback."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -83,6 +84,23 @@ def histories(client, run_id: str, keys_: list[str]) -> dict[str, list[tuple[int
     return {k: sorted((m.step, m.value) for m in client.get_metric_history(run_id, k)) for k in keys_}
 
 
+def run_table(client, run) -> dict[str, float]:
+    """The rows of a run's table artifact, read back from the store as analysis reads them ({} if none)."""
+    import tempfile
+
+    from analysis.load import read_table
+
+    if keys.TAG_TABLE not in run.data.tags:
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        return read_table(client.download_artifacts(run.info.run_id, keys.TABLE_ARTIFACT, tmp))
+
+
+def held_metrics(client, run) -> dict[str, float]:
+    """Every final metric a run holds: its run metrics (step metrics left out) and its table's rows."""
+    return {**{k: v for k, v in run.data.metrics.items() if not keys.is_step_key(k)}, **run_table(client, run)}
+
+
 def only_run(client, sweep: str = SWEEP):
     exp = client.get_experiment_by_name(sweep)
     runs = mlflow_runs.list_runs(client, exp.experiment_id)
@@ -141,17 +159,24 @@ def test_one_run_per_trial_with_name_params_tags_metrics_and_artifacts(layout: L
     assert tags[keys.TAG_OUTCOME] == "converged" and tags[keys.TAG_VERSION] == version("tailsweep")
     assert tuple(json.loads(tags[keys.TAG_LAYERS])) == result.layers
     history_keys = sorted({k for _, k, _ in result.history})
-    assert set(run.data.metrics) == set(result.metrics) | set(history_keys)
-    assert all(run.data.metrics[k] == v for k, v in result.metrics.items())
+    browsed = {k: v for k, v in result.metrics.items() if not keys.is_table_key(k)}
+    table = {k: v for k, v in result.metrics.items() if keys.is_table_key(k)}
+    assert browsed and table
+    assert set(run.data.metrics) == set(browsed) | set(history_keys)   # table keys are no run metrics
+    assert all(run.data.metrics[k] == v for k, v in browsed.items())
+    assert run_table(client, run) == table                             # ... they are the table's rows
+    assert held_metrics(client, run) == result.metrics
     expected = {k: sorted((s, v) for s, kk, v in result.history if kk == k) for k in history_keys}
     assert histories(client, run.info.run_id, history_keys) == expected
-    final_key = keys.error_key("avg", "node", "median", 0.5, 2)
+    final_key = keys.alpha_key("avg", "multi", keys.layer(2))
     assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, final_key)] == [
         (1000, result.metrics[final_key])]
     listed = {f.path for f in client.list_artifacts(run.info.run_id)}
     listed |= {f.path for d in ("weights", "plots") for f in client.list_artifacts(run.info.run_id, d)}
-    assert listed == {"spec.json", "result.json", "weights", "plots", "weights/avg.safetensors",
+    assert listed == {"spec.json", "result.json", keys.TABLE_ARTIFACT, "weights", "plots", "weights/avg.safetensors",
                       "plots/alpha_trajectory.png", "plots/pruning_curves.png", "plots/tail_histogram.png"}
+    table_file = store.files(result.spec.spec_hash()).table
+    assert tags[keys.TAG_TABLE] == hashlib.sha256(table_file.read_bytes()).hexdigest()
     assert run.info.artifact_uri.startswith((layout.artifact_root / SWEEP).as_uri())
     files = store.files(result.spec.spec_hash())
     assert files.is_done() and store.synced_run(result.spec.spec_hash(), layout.tracking_uri) == run.info.run_id
@@ -175,7 +200,7 @@ def test_a_trial_uploads_its_result_from_memory_not_read_back_from_its_directory
     outcome = logger.record(result)
     assert outcome.written and outcome.uploaded
     run = only_run(tracker.client)
-    assert run.info.status == "FINISHED" and set(run.data.metrics) >= set(result.metrics)
+    assert run.info.status == "FINISHED" and held_metrics(tracker.client, run) == result.metrics
     assert store.synced_run(result.spec.spec_hash(), tracker.config.uri) == run.info.run_id
 
 
@@ -203,7 +228,9 @@ def test_more_than_a_thousand_final_metrics_are_batched(layout: Layout) -> None:
     result = make_result(make_spec(), extra_metrics=2500)
     assert len(result.metrics) > 2500
     assert run_trial_into(tracker, TrialStore(layout, SWEEP), result).record(result).uploaded
-    assert set(only_run(tracker.client).data.metrics) >= set(result.metrics)
+    run = only_run(tracker.client)
+    assert len(run.data.metrics) > 2500                 # the time/ keys are run metrics: batched, not tabled
+    assert held_metrics(tracker.client, run) == result.metrics
 
 
 def test_dedupe_finished_hashes_and_retry_reopens_the_same_run(layout: Layout) -> None:
@@ -437,7 +464,8 @@ def compare_sweeps(client, sweep: str, reference: str) -> None:
             arts = sorted(f.path for d in (None, "weights", "plots") for f in client.list_artifacts(run.info.run_id, d))
             out[run.data.tags[keys.TAG_SPEC_HASH]] = (run.info.status, run.data.tags[keys.TAG_OUTCOME],
                                                       {k: repr(v) for k, v in run.data.metrics.items()},
-                                                      run.data.params, hist, arts)
+                                                      run.data.params, hist, arts, run.data.tags.get(keys.TAG_TABLE),
+                                                      run_table(client, run))
         return out
 
     got, want = summary(sweep), summary(reference)

@@ -13,7 +13,7 @@ from core import keys
 from core.result import TrialResult
 from core.spec import CompressSpec, ModelSpec, TrialSpec
 from core import atomic
-from sweep import trial_plots
+from sweep import measures_table, trial_plots
 from sweep.paths import Layout
 from sweep.trial_store import TrialStore, store_key
 
@@ -111,9 +111,49 @@ def test_write_result_writes_record_plots_and_done(store: TrialStore) -> None:
     assert plots == sorted(trial_plots.PLOT_NAMES)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in files.plots.iterdir())
     # DONE is the last file written.
-    written = [files.result, *files.plots.iterdir()]
+    written = [files.result, files.table, *files.plots.iterdir()]
     assert all(files.done.stat().st_mtime_ns >= p.stat().st_mtime_ns for p in written)
     assert not list(files.dir.rglob("*.tmp"))
+
+
+def test_the_table_holds_the_table_keys_sorted_and_the_same_bytes_for_the_same_result(store: TrialStore) -> None:
+    from analysis.load import read_table
+    import pyarrow.parquet as pq
+
+    spec = make_spec()
+    result = make_result(spec)
+    result.metrics[keys.pruned_key("loss", "avg", "node", 0.5)] = math.nan   # exact through the table too
+    result.metrics[keys.remaining_key("node", 0.5)] = math.inf
+    assert store.write_result(result, plots=False)
+    files = store.files(spec.spec_hash())
+    expected = {k: v for k, v in result.metrics.items() if keys.is_table_key(k)}
+    assert len(expected) > 100 and len(expected) < len(result.metrics)
+    table = pq.read_table(files.table)
+    assert table.column_names == list(keys.TABLE_COLUMNS)
+    assert table.column("key").to_pylist() == sorted(expected)            # stable row order
+    rows = read_table(files.table)
+    assert rows.keys() == expected.keys()
+    assert all(rows[k] == v or (math.isnan(rows[k]) and math.isnan(v)) for k, v in expected.items())
+    data, mtime = files.table.read_bytes(), files.table.stat().st_mtime_ns
+    assert measures_table.table_bytes(dict(reversed(list(result.metrics.items())))) == data
+    store.replace_measurements(result)                                      # same values: the file is untouched
+    assert files.table.read_bytes() == data and files.table.stat().st_mtime_ns == mtime
+
+
+def test_a_directory_without_a_table_gets_one_and_a_diverged_trial_has_none(store: TrialStore) -> None:
+    spec = make_spec()
+    result = make_result(spec)
+    store.write_result(result, plots=False)
+    files = store.files(spec.spec_hash())
+    data = files.table.read_bytes()
+    files.table.unlink()                                  # a trial finished before tables existed
+    assert store.ensure_table(result) == files.table and files.table.read_bytes() == data
+    files.table.write_bytes(b"written by another pyarrow")
+    assert store.ensure_table(result) == files.table and files.table.read_bytes() == b"written by another pyarrow"
+    diverged = TrialResult(spec=make_spec(width=8), status="diverged", iterations=27,
+                           metrics={"iterations": 27.0, keys.eval_key("final", "train", "loss"): math.nan})
+    store.write_result(diverged, plots=False)
+    assert store.ensure_table(diverged) is None and not store.files(diverged.spec.spec_hash()).table.exists()
 
 
 def test_crash_before_done_leaves_an_unfinished_trial(store: TrialStore, monkeypatch) -> None:

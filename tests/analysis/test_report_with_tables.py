@@ -1,0 +1,68 @@
+"""Issue 12, item 3's acceptance: moving most final metrics into each run's table artifact changes no report.
+
+The replicated store's trials (known answers, three seeds: claims that hold) uploaded twice into real
+SQLite stores: as today (run metrics plus table) and as runs were before tables (every final metric a run
+metric). Both reports write the same tables, claims.csv included, and the same claims as the constructed
+records analysis is tested on."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from analysis import schema
+from analysis.claims import claims_table
+from analysis.load import load_sweep
+from analysis.options import AnalysisOptions
+from analysis.prepared import prepare
+from analysis.report import write_report
+from core import vocab
+from tests.analysis import store
+from tests.analysis.test_report import FAST
+
+pytestmark = pytest.mark.integration   # 63 uploads and two reports: run by .ci/run's integration step
+
+SWEEP = "replicated"
+
+
+def _before_tables(root, runs) -> str:
+    from sweep import mlflow_runs, tracking
+    from sweep.paths import Layout
+    from sweep.trial_store import TrialStore
+    from tests.sweep.test_measures_table import log_before_tables
+
+    layout = Layout(root)
+    config = tracking.TrackingConfig.for_layout(layout)
+    client = tracking.make_client(config)
+    exp_id = mlflow_runs.ensure_experiment(client, SWEEP, config.artifact_location(SWEEP))
+    trial_store = TrialStore(layout, SWEEP)
+    for t in runs:
+        log_before_tables(client, exp_id, trial_store, store.trial_result(t, replicated=True), store.run_name(t))
+    return config.uri
+
+
+def test_the_report_is_the_same_with_tables_as_before(tmp_path):
+    runs = store.replicated_trials()
+    with_tables = load_sweep(store.upload_store(tmp_path / "tables", SWEEP, runs, replicated=True), SWEEP)
+    before = load_sweep(_before_tables(tmp_path / "before", runs), SWEEP)
+
+    claims = claims_table(prepare(with_tables, AnalysisOptions()))
+    assert (claims["verdict"] == vocab.HOLDS).any()                           # a report with something to say
+    pd.testing.assert_frame_equal(claims, claims_table(prepare(before, AnalysisOptions())))
+    pd.testing.assert_frame_equal(claims, claims_table(prepare(store.replicated_data(), AnalysisOptions())))
+
+    pages = {name: write_report(data, tmp_path / f"report-{name}", FAST) for name, data in
+             (("tables", with_tables), ("before", before))}
+    folders = {name: page.parent / "tables" for name, page in pages.items()}
+    names = sorted(p.name for p in folders["tables"].glob("*.csv"))
+    assert "claims.csv" in names and len(names) > 8 and names == sorted(p.name for p in folders["before"].glob("*.csv"))
+    assert (folders["tables"] / "claims.csv").read_bytes() == (folders["before"] / "claims.csv").read_bytes()
+    for name in names:
+        # Rows name runs by their (random) run ids, and a groupby over run ids sums in their order: equal but
+        # for those ids, to the last few bits.
+        a, b = (_without_run_ids(pd.read_csv(folder / name)) for folder in folders.values())
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, obj=name)
+
+
+def _without_run_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.drop(columns=[c for c in frame.columns if c == schema.RUN])
+    return frame.sort_values(list(frame.columns), ignore_index=True) if len(frame) else frame
