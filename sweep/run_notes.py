@@ -77,12 +77,17 @@ def _prunable_mean(metrics: Mapping[str, float], wset: str) -> tuple[str, float]
     return f"{method}, {center}, ε={keys.fmt_eps(eps)}, mean over {len(values)} layers", statistics.fmean(values)
 
 
+def shown_wset(metrics: Mapping[str, float]) -> str:
+    """The weight set a trial's summaries show: the averaged iterate where it was measured, else final."""
+    return "avg" if keys.eval_key("avg", "test", "acc") in metrics else "final"
+
+
 def trial_note(result: TrialResult, tags: Mapping[str, str]) -> str:
     """A trial run's description (markdown): outcome, iterations, fit, α̂, prunable fraction, test accuracy."""
     fit = tags.get(keys.TAG_FIT)
     lines = [f"**{result.status}** after {result.iterations} iterations" + (f", fit: {fit}" if fit else "")]
     metrics = result.metrics
-    wset = "avg" if keys.eval_key("avg", "test", "acc") in metrics else "final"
+    wset = shown_wset(metrics)
     if result.status in TRAINED_OUTCOMES:
         median = metrics.get(keys.alpha_key(wset, "multi", "median"))
         low = metrics.get(keys.alpha_key(wset, "multi", "min"))
