@@ -113,10 +113,14 @@ def sweep_note(name: str, axes: Sequence[tuple[str, Sequence]], counts: Mapping[
     for _, values in axes:
         n *= len(values)
     grid = " × ".join(f"{len(values)} {axis}" for axis, values in axes) or "no axes"
+    # Paragraphs apart: a line right after a list item renders inside it, and the UI folds a long note
+    # after its first lines, so the outcomes come before the axis values.
     lines = [f"Sweep **{name}**: {n} trials = {grid}"]
-    lines += [f"- {axis}: {', '.join(str(v) for v in values)}" for axis, values in axes if len(values) > 1]
     if counts is not None:
-        lines.append("Outcomes: " + (", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none yet"))
+        lines += ["", "Outcomes: " + (", ".join(f"{v} {k}" for k, v in counts.items() if v) or "none yet")]
+    varying = [f"- {axis}: {', '.join(str(v) for v in values)}" for axis, values in axes if len(values) > 1]
+    if varying:
+        lines += ["", *varying]
     if claims:
         lines += ["", CLAIMS_HEADING, *[f"- {line}" for line in claims]]
     return "\n".join(lines)
