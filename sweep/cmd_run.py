@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sweep.launch import require_shared_storage
     require_shared_storage(args.address, loc.storage_given)
     _save_sweep_file(loc, sweep, args.tracking_uri)
-    return _drive(args.address, loc, sweep, restore=False, command="tailsweep run")
+    return _drive(args.address, loc, sweep, restore=False, command="tailsweep run", verbose=args.verbose)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -83,7 +83,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from sweep.launch import require_shared_storage
     require_shared_storage(args.address, loc.storage_given)
     return _drive(args.address, loc, sweep, restore=True, restart_errored=args.restart_errored,
-                  command="tailsweep resume")
+                  command="tailsweep resume", verbose=args.verbose)
 
 
 def _pending(store: TrialStore, trials: Sequence[PlannedTrial], finished: set[str]) -> list[PlannedTrial]:
@@ -107,6 +107,8 @@ def _cause(err: BaseException) -> str:
 
 
 def _fit(tuner, store: TrialStore) -> FitOutcome:
+    from sweep.console import SPEC_HASH_PARAM
+
     try:
         results = tuner.fit()
     except Exception as err:  # noqa: BLE001 - any Tune crash: report it; finished trials are kept
@@ -114,23 +116,26 @@ def _fit(tuner, store: TrialStore) -> FitOutcome:
         return FitOutcome(0, True, False, frozenset())
     # A trial killed before its first report (e.g. by Ray's memory monitor) has no config in its Result:
     # count errors over the whole ResultGrid, or such trials would look merely interrupted (exit 130).
-    known = {r.config["trial"]: r.error for r in results if r.config and "trial" in r.config}
+    known = {r.config[SPEC_HASH_PARAM]: r.error for r in results if r.config and SPEC_HASH_PARAM in r.config}
     return FitOutcome(errored=results.num_errors, crashed=False,
                       stopped_early=any(e is None and not store.is_done(h) for h, e in known.items()),
                       known=frozenset(known))
 
 
 def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bool,
-           restart_errored: bool = False, command: str = "tailsweep run") -> int:
+           restart_errored: bool = False, command: str = "tailsweep run", verbose: bool = False) -> int:
     """Run what is not finished yet: Tune's saved state first (resume), then a fresh Tuner over the
     pending trials it did not know; trials with a finished record (trial directory or MLflow) are never
     scheduled."""
     from sweep import launch
+    from sweep.console import Console
     from sweep.tracking import Tracker
     from sweep.mlflow_runs import RunLinks
     from sweep.run_notes import source_tags
     from sweep.trainable import TrialContext, make_plan
 
+    console = Console(sweep.name, verbose)
+    console.prepare()   # before the store is opened: a new one logs its schema creation
     store = TrialStore(loc.layout, sweep.name)
     tracker = Tracker(loc.tracking)
     tracker.ensure_experiment(sweep.name)   # in the driver, before any trial: no SQLite schema race
@@ -148,19 +153,20 @@ def _drive(address: str | None, loc: Locations, sweep: SweepSpec, *, restore: bo
               "continues them from their checkpoints instead", file=sys.stderr)
     outcomes: list[FitOutcome] = []
     if pending:
-        launch.init_ray(address)
+        launch.init_ray(address, console)
         launch.check_storage_visible(loc.layout.root)
         context = TrialContext(str(loc.layout.root), sweep.name, loc.tracking, make_plan(sweep.trials),
                                sweep.resources.checkpoint_every_s, sweep.resources.device,
                                RunLinks(parent_id, tuple(source.items())))
         if restore and launch.can_restore(loc.layout, sweep.name):
             tuner = launch.restore_tuner(loc.layout, sweep.name, context, sweep.resources,
-                                         restart_errored=restart_errored)
+                                         restart_errored=restart_errored, console=console)
             outcomes.append(_fit(tuner, store))
         known = outcomes[0].known if outcomes else frozenset()
         rest = [t for t in _pending(store, sweep.trials, finished) if t.spec_hash not in known]
         if rest and not any(o.crashed or o.stopped_early for o in outcomes):
-            outcomes.append(_fit(launch.build_tuner(loc.layout, sweep.name, rest, context, sweep.resources), store))
+            outcomes.append(_fit(launch.build_tuner(loc.layout, sweep.name, rest, context, sweep.resources,
+                                                    console=console), store))
     code = _finish(store, sweep, loc, outcomes)
     counts = outcome_counts(store, sweep_hashes(store, [t.spec_hash for t in sweep.trials]))
     tracker.close_sweep(sweep, parent_id, counts, PARENT_STATUS.get(code, "FAILED"), source)
@@ -231,6 +237,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="validate and print the grid (spec hash, run name, axis values); start and write nothing")
     _add_address(p)
+    _add_verbose(p)
     add_location_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -241,6 +248,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restart-errored", action="store_true",
                    help="start errored trials over instead of continuing from their last checkpoint")
     _add_address(p)
+    _add_verbose(p)
     add_location_options(p)
     p.set_defaults(func=cmd_resume)
 
@@ -257,3 +265,9 @@ def _add_address(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--address", metavar="auto|HOST:PORT", default=None,
                         help="an existing Ray cluster ('auto' under `ray job submit`); default: embedded local "
                              "Ray with this machine's CPUs. A cluster needs a shared --storage")
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show Ray's own output: its start-up banner, INFO logs of the driver and the "
+                             "trials, and the scheduler and resource lines of the trial table")

@@ -15,6 +15,7 @@ import ray
 from ray import tune
 
 from sweep.config import PlannedTrial, Resources
+from sweep.console import SPEC_HASH_PARAM, TUNE_VERBOSITY, Console
 from sweep.errors import UserError
 from sweep.paths import Layout
 from sweep.trainable import TrialContext, run_planned_trial
@@ -22,16 +23,18 @@ from sweep.trainable import TrialContext, run_planned_trial
 LOCAL = None   # the --address of an embedded, single-machine Ray
 
 
-def init_ray(address: str | None = LOCAL) -> None:
-    """Embedded Ray (machine's CPUs, no dashboard, token auth off) or an existing cluster."""
+def init_ray(address: str | None = LOCAL, console: Console | None = None) -> None:
+    """Embedded Ray (machine's CPUs, no dashboard, token auth off) or an existing cluster; its logs as
+    quiet as ``console`` asks (default: Ray's own)."""
     if ray.is_initialized():
         return
+    options = console.ray_init_options(local=address is LOCAL) if console is not None else {}
     if address is LOCAL:
         # Local Ray turns token auth on and writes ~/.ray/auth_token; an embedded run has no other users.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(include_dashboard=False)
+        ray.init(include_dashboard=False, **options)
     else:
-        ray.init(address=address)
+        ray.init(address=address, **options)
 
 
 def require_shared_storage(address: str | None, storage_given: bool) -> None:
@@ -71,18 +74,21 @@ def _trainable(context: TrialContext, resources: Resources):
 
 
 def _trial_name(names: Mapping[str, str], trial) -> str:
-    spec_hash = trial.config["trial"]
+    spec_hash = trial.config[SPEC_HASH_PARAM]
     return names.get(spec_hash, f"trial-{spec_hash}")
 
 
 def _trial_dirname(names: Mapping[str, str], trial) -> str:
-    return f"{_trial_name(names, trial)}_{trial.config['trial'][:8]}"
+    return f"{_trial_name(names, trial)}_{trial.config[SPEC_HASH_PARAM][:8]}"
 
 
 def build_tuner(layout: Layout, sweep: str, trials: Sequence[PlannedTrial], context: TrialContext,
-                resources: Resources, callbacks: Sequence[tune.Callback] = ()) -> tune.Tuner:
+                resources: Resources, callbacks: Sequence[tune.Callback] = (),
+                console: Console | None = None) -> tune.Tuner:
     """One Tune trial per planned trial (a grid_search over their configs), Tune state under the sweep."""
-    space = {"trial": tune.grid_search([t.spec_hash for t in trials])}
+    console = console or Console(sweep)
+    console.prepare()
+    space = {SPEC_HASH_PARAM: tune.grid_search([t.spec_hash for t in trials])}
     ray_dir = layout.ray_dir(sweep)
     names = {t.spec_hash: t.name for t in trials}   # pickled into Tune's state: keep it small
     return tune.Tuner(
@@ -96,7 +102,8 @@ def build_tuner(layout: Layout, sweep: str, trials: Sequence[PlannedTrial], cont
         run_config=tune.RunConfig(
             name=ray_dir.name, storage_path=str(ray_dir.parent), callbacks=list(callbacks),
             failure_config=tune.FailureConfig(max_failures=resources.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2)),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            progress_reporter=console.reporter(), verbose=TUNE_VERBOSITY),
     )
 
 
@@ -105,9 +112,19 @@ def can_restore(layout: Layout, sweep: str) -> bool:
 
 
 def restore_tuner(layout: Layout, sweep: str, context: TrialContext, resources: Resources, *,
-                  restart_errored: bool = False) -> tune.Tuner:
+                  restart_errored: bool = False, console: Console | None = None) -> tune.Tuner:
     """Continue the last `run` of this sweep: unfinished and errored trials go on from their last
     checkpoint (``restart_errored``: errored ones start over instead)."""
-    return tune.Tuner.restore(str(layout.ray_dir(sweep)), trainable=_trainable(context, resources),
-                              resume_unfinished=True, resume_errored=not restart_errored,
-                              restart_errored=restart_errored)
+    console = console or Console(sweep)
+    console.prepare()
+    tuner = tune.Tuner.restore(str(layout.ray_dir(sweep)), trainable=_trainable(context, resources),
+                               resume_unfinished=True, resume_errored=not restart_errored,
+                               restart_errored=restart_errored)
+    # The restored RunConfig is the one pickled by the first `run` (its reporter and verbosity, or Ray's
+    # defaults in stores made before this console): show this command's choice. Ray Client runs hold
+    # the Tuner remotely (no _local_tuner) and keep theirs.
+    local = getattr(tuner, "_local_tuner", None)
+    if local is not None:
+        run_config = local.get_run_config()
+        run_config.progress_reporter, run_config.verbose = console.reporter(), TUNE_VERBOSITY
+    return tuner

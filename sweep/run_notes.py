@@ -77,12 +77,17 @@ def _prunable_mean(metrics: Mapping[str, float], wset: str) -> tuple[str, float]
     return f"{method}, {center}, ε={keys.fmt_eps(eps)}, mean over {len(values)} layers", statistics.fmean(values)
 
 
+def shown_wset(metrics: Mapping[str, float]) -> str:
+    """The weight set a trial's summaries show: the averaged iterate where it was measured, else final."""
+    return "avg" if keys.eval_key("avg", "test", "acc") in metrics else "final"
+
+
 def trial_note(result: TrialResult, tags: Mapping[str, str]) -> str:
     """A trial run's description (markdown): outcome, iterations, fit, α̂, prunable fraction, test accuracy."""
     fit = tags.get(keys.TAG_FIT)
     lines = [f"**{result.status}** after {result.iterations} iterations" + (f", fit: {fit}" if fit else "")]
     metrics = result.metrics
-    wset = "avg" if keys.eval_key("avg", "test", "acc") in metrics else "final"
+    wset = shown_wset(metrics)
     if result.status in TRAINED_OUTCOMES:
         median = metrics.get(keys.alpha_key(wset, "multi", "median"))
         low = metrics.get(keys.alpha_key(wset, "multi", "min"))
@@ -108,10 +113,14 @@ def sweep_note(name: str, axes: Sequence[tuple[str, Sequence]], counts: Mapping[
     for _, values in axes:
         n *= len(values)
     grid = " × ".join(f"{len(values)} {axis}" for axis, values in axes) or "no axes"
+    # Paragraphs apart: a line right after a list item renders inside it, and the UI folds a long note
+    # after its first lines, so the outcomes come before the axis values.
     lines = [f"Sweep **{name}**: {n} trials = {grid}"]
-    lines += [f"- {axis}: {', '.join(str(v) for v in values)}" for axis, values in axes if len(values) > 1]
     if counts is not None:
-        lines.append("Outcomes: " + (", ".join(f"{k} {v}" for k, v in counts.items() if v) or "none yet"))
+        lines += ["", "Outcomes: " + (", ".join(f"{v} {k}" for k, v in counts.items() if v) or "none yet")]
+    varying = [f"- {axis}: {', '.join(str(v) for v in values)}" for axis, values in axes if len(values) > 1]
+    if varying:
+        lines += ["", *varying]
     if claims:
         lines += ["", CLAIMS_HEADING, *[f"- {line}" for line in claims]]
     return "\n".join(lines)

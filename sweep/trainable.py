@@ -16,12 +16,11 @@ from typing import Any, Iterable, Mapping
 import torch
 from ray import tune
 
-from core import keys
 from core.callbacks import CheckpointCallback, MetricsCallback, SnapshotCallback
 from core.checkpoint import TrainState, load_state, save_state
 from core.pipeline import run_trial
-from core.result import TrialResult
 from core.spec import TrialSpec
+from sweep import console
 from sweep.config import PlannedTrial
 from sweep.mlflow_runs import RunLinks
 from sweep.paths import Layout
@@ -83,7 +82,7 @@ class _TuneHooks:
     def metrics(self, step: int, metrics: dict[str, float]) -> None:
         self.logger.log_step(step, metrics)
         self.latest.update(metrics)
-        tune.report({"iteration": step, **metrics})
+        tune.report(self._row(step, metrics))
 
     def checkpoint(self, iteration: int, state: TrainState) -> None:
         if time.monotonic() - self.last_checkpoint < self.checkpoint_every_s:
@@ -91,8 +90,11 @@ class _TuneHooks:
         self.logger.flush()   # the run holds every point up to the checkpoint a retry starts from
         with tempfile.TemporaryDirectory(prefix="tailsweep-ckpt-") as tmp:
             save_state(state, tmp)
-            tune.report({"iteration": iteration, **self.latest}, checkpoint=tune.Checkpoint.from_directory(tmp))
+            tune.report(self._row(iteration, self.latest), checkpoint=tune.Checkpoint.from_directory(tmp))
         self.last_checkpoint = time.monotonic()
+
+    def _row(self, step: int, metrics: dict[str, float]) -> dict[str, Any]:
+        return {console.ITERATION: step, **metrics, **console.step_row(self.latest)}
 
 
 def _resume_state() -> TrainState | None:
@@ -103,18 +105,9 @@ def _resume_state() -> TrainState | None:
         return load_state(directory)
 
 
-SUMMARY_KEYS = (keys.eval_key("avg", "test", "acc"), keys.alpha_key("avg", "multi", "median"),
-                keys.alpha_key("avg", "multi", "min"))   # what Tune's progress table shows per trial
-
-
-def _summary(result: TrialResult) -> dict[str, Any]:
-    return {"outcome": result.status, "iteration": result.iterations,
-            **{k: result.metrics[k] for k in SUMMARY_KEYS if k in result.metrics}}
-
-
 def run_planned_trial(config: dict[str, Any], context: TrialContext) -> None:
-    """The function trainable. ``config["trial"]`` is the spec hash of one planned trial."""
-    spec_hash = config["trial"]
+    """The function trainable. ``config[console.SPEC_HASH_PARAM]`` is the spec hash of one planned trial."""
+    spec_hash = config[console.SPEC_HASH_PARAM]
     root = Path(context.root)
     if not root.is_dir():
         raise RuntimeError(f"storage root {root} is not visible on node {os.uname().nodename}: a multi-node "
@@ -124,7 +117,7 @@ def run_planned_trial(config: dict[str, Any], context: TrialContext) -> None:
     tracker = Tracker(context.tracking)
     if store.is_done(spec_hash):   # finished by an earlier attempt: never retrain; MLflow catches up
         tracker.upload_finished(store, spec_hash, name, links=context.links)
-        tune.report({"outcome": store.outcome(spec_hash), "skipped": True})
+        tune.report({**console.final_row(store.load_result(spec_hash)), "skipped": True})
         return
     _use_trial_cpus()
     logger = tracker.trial_logger(store, spec, name, links=context.links)
@@ -138,4 +131,4 @@ def run_planned_trial(config: dict[str, Any], context: TrialContext) -> None:
         logger.fail(err)
         raise   # outcome "failed": Ray retries up to max_failures, from the last checkpoint
     logger.record(result)
-    tune.report(_summary(result))
+    tune.report(console.final_row(result))

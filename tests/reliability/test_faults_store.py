@@ -59,7 +59,8 @@ def test_rerun_of_a_finished_sweep_trains_nothing_and_creates_no_runs(command, r
     before = _snapshot(reference)
     assert len(before["done"]) == len(before["runs"]) == len(reference.trials) and len(before["parent"]) == 1
     target = str(reference.file) if command == "run" else reference.sweep
-    proc = spawn([command, target, "--storage", str(reference.root)], tmp_path / f"{command}.log")
+    # -v: Ray's start-up banner would show (the quiet console hides it) if Ray were started at all
+    proc = spawn([command, target, "--storage", str(reference.root), "-v"], tmp_path / f"{command}.log")
     assert proc.wait(timeout=120) == 0, helpers.tail(proc.output())
     out = proc.output()
     assert f"{len(reference.trials)} trials, {len(reference.trials)} already finished" in out

@@ -236,7 +236,7 @@ def test_quarter_gpu_trials_pack_four_to_a_logical_gpu_and_run_on_cpu(write_swee
     assert len(_done_mtimes(layout.root, "packed")) == 4
 
 
-def test_restored_trial_continues_from_its_checkpoint_bit_for_bit(write_sweep, tmp_path, monkeypatch):
+def test_restored_trial_continues_from_its_checkpoint_bit_for_bit(write_sweep, tmp_path, monkeypatch, capsys):
     path = write_sweep(tiny_sweep_text("midway", etas=(4.0e-3,), widths=(16,), max_iters=2000))
     root = tmp_path / "store"
     with monkeypatch.context() as patch:
@@ -244,7 +244,12 @@ def test_restored_trial_continues_from_its_checkpoint_bit_for_bit(write_sweep, t
                       partial(launch.build_tuner, callbacks=[_Interrupt(tmp_path / "armed", "checkpoint")]))
         assert main(["run", str(path), "--storage", str(root)]) == EXIT_INTERRUPTED
     assert not _done_mtimes(root, "midway")
-    assert main(["resume", "midway", "--storage", str(root)]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["resume", "midway", "--storage", str(root), "-v"]) == EXIT_OK
+    # The restored Tuner shows this command's table (-v: with Tune's resource line), not the quiet one the
+    # interrupted run pickled with it.
+    shown = capsys.readouterr().out
+    assert "== sweep midway ==" in shown and "| outcome " in shown and "Logical resource usage" in shown
     (trial,) = load_sweep(path).trials
     (tune_dir,) = [p for p in Layout(root).ray_dir("midway").iterdir() if p.name.startswith(trial.name)]
     progress = pd.read_csv(tune_dir / "progress.csv")
