@@ -222,6 +222,15 @@ def _save(fig: Figure, out: Path, name: str) -> tuple[str, str, str]:
     return png.relative_to(out).as_posix(), svg.relative_to(out).as_posix(), encoded
 
 
+def options_text(options: AnalysisOptions) -> str:
+    """The report's settings as ``name value`` pairs, in field order (a reader should not need to parse a
+    Python repr to learn which method and eps the claims used)."""
+    def shown(value) -> str:
+        return ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) \
+            if isinstance(value, tuple) else (f"{value:g}" if isinstance(value, float) else str(value))
+    return " · ".join(f"{f.name} {shown(getattr(options, f.name))}" for f in dataclasses.fields(options))
+
+
 def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions | None = None,
                  progress: Progress | None = _stderr) -> Path:
     """Write figures (PNG + SVG), CSV tables and index.html under out_dir; returns the HTML path.
@@ -260,7 +269,7 @@ def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions 
     html = render(
         name=data.name, source=str(data.meta.get("source", "")),
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        version=tailsweep_version(), options=repr(resolved), level=resolved.level, min_trials=resolved.min_trials,
+        version=tailsweep_version(), options=options_text(resolved), level=resolved.level, min_trials=resolved.min_trials,
         min_train_acc=resolved.min_train_acc, warning=warning, excluded=tables["excluded"],
         claim_notes=claim_notes(tables["claims"]),
         grid_summary=tables["grid_summary"], outcome_counts=tables["outcome_counts"], claims=tables["claims"],

@@ -30,3 +30,11 @@ def test_outcome_legend_sits_below_the_title_not_on_it():
     legend = fig.legends[0].get_window_extent(renderer)
     assert legend.y1 <= title.y0 + 1          # pixels: the legend's top is at or under the title's bottom
     assert {t.get_text() for t in fig.legends[0].get_texts()} == {"converged", "capped"}
+
+
+def test_report_settings_read_as_name_value_pairs():
+    from analysis.options import AnalysisOptions
+    from analysis.report import options_text
+    text = options_text(AnalysisOptions(method="neuron", eps=0.316, kappas=(0.1, 0.2)))
+    assert "method neuron" in text and "eps 0.316" in text and "kappas 0.1, 0.2" in text
+    assert "AnalysisOptions(" not in text and text.count(" · ") == len(AnalysisOptions.__dataclass_fields__) - 1
