@@ -308,9 +308,9 @@ def trial_result(t: dict, *, replicated: bool = False):
                        layers=tuple(layers), measure_version=version)
 
 
-def upload_store(root, sweep: str, runs: list[dict], *, replicated: bool = False) -> str:
-    """Write each trial's directory under ``root`` and upload it as tailsweep does today (run metrics plus
-    the table artifact) into ``root``'s SQLite store; returns the tracking URI."""
+def open_store(root, sweep: str):
+    """(client, experiment id, TrialStore, tracking URI) of ``root``'s SQLite store, the sweep's experiment
+    created if missing."""
     from sweep import mlflow_runs, tracking
     from sweep.paths import Layout
     from sweep.trial_store import TrialStore
@@ -319,9 +319,17 @@ def upload_store(root, sweep: str, runs: list[dict], *, replicated: bool = False
     config = tracking.TrackingConfig.for_layout(layout)
     client = tracking.make_client(config)
     exp_id = mlflow_runs.ensure_experiment(client, sweep, config.artifact_location(sweep))
-    store = TrialStore(layout, sweep)
+    return client, exp_id, TrialStore(layout, sweep), config.uri
+
+
+def upload_store(root, sweep: str, runs: list[dict], *, replicated: bool = False) -> str:
+    """Write each trial's directory under ``root`` and upload it as tailsweep does today (run metrics plus
+    the table artifact) into ``root``'s SQLite store; returns the tracking URI."""
+    from sweep import mlflow_runs
+
+    client, exp_id, store, uri = open_store(root, sweep)
     for t in runs:
         result = trial_result(t, replicated=replicated)
         store.write_result(result, plots=False)
-        mlflow_runs.upload_trial(client, exp_id, store, result.spec.spec_hash(), config.uri, run_name=run_name(t))
-    return config.uri
+        mlflow_runs.upload_trial(client, exp_id, store, result.spec.spec_hash(), uri, run_name=run_name(t))
+    return uri

@@ -25,19 +25,12 @@ SWEEP = "replicated"
 
 
 def _before_tables(root, runs) -> str:
-    from sweep import mlflow_runs, tracking
-    from sweep.paths import Layout
-    from sweep.trial_store import TrialStore
     from tests.sweep.test_measures_table import log_before_tables
 
-    layout = Layout(root)
-    config = tracking.TrackingConfig.for_layout(layout)
-    client = tracking.make_client(config)
-    exp_id = mlflow_runs.ensure_experiment(client, SWEEP, config.artifact_location(SWEEP))
-    trial_store = TrialStore(layout, SWEEP)
+    client, exp_id, trial_store, uri = store.open_store(root, SWEEP)
     for t in runs:
         log_before_tables(client, exp_id, trial_store, store.trial_result(t, replicated=True), store.run_name(t))
-    return config.uri
+    return uri
 
 
 def test_the_report_is_the_same_with_tables_as_before(tmp_path):
