@@ -276,7 +276,7 @@ def test_cli_sweep_file_defaults_apply_and_flags_win(rep, tmp_path, capsys):
     assert analysis_main(["report", "--bundle", str(bundle), "--out", str(out), "--n-boot", "20"]) == 0
     trials = pd.read_csv(out / "tables" / "trials.csv")
     assert trials[schema.USABLE].all()                       # the sweep file's 0.5 re-admits the underfit trial
-    assert "min_trials=4" in (out / "index.html").read_text()
+    assert "min_trials 4 ·" in (out / "index.html").read_text()      # the header states the settings used
     out2 = tmp_path / "rep2"
     assert analysis_main(["report", "--bundle", str(bundle), "--out", str(out2), "--n-boot", "20",
                           "--min-train-acc", "0.99"]) == 0
