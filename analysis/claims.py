@@ -19,8 +19,8 @@ import pandas as pd
 from analysis import curves, schema
 from analysis.options import AnalysisOptions
 from analysis.prepared import MIN_ALPHA_RAW, FamilyInputs, Prepared
-from analysis.stats import (CORRELATION_RANGE, MIN_LEVELS, MIN_REPLICATES, Estimate, ReplicateEstimate, rank_correlation,
-                            replicate_estimate)
+from analysis.stats import (CORRELATION_RANGE, MIN_LEVELS, MIN_REPLICATES, Estimate, ReplicateEstimate,
+                            rank_correlation, replicate_estimate)
 from core import vocab
 
 CLAIM_COLUMNS = ["claim", curves.GROUP_LABEL, "statement", "statistic", "predicted", "value", "low", "high",

@@ -269,7 +269,8 @@ def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions 
     html = render(
         name=data.name, source=str(data.meta.get("source", "")),
         generated=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        version=tailsweep_version(), options=options_text(resolved), level=resolved.level, min_trials=resolved.min_trials,
+        version=tailsweep_version(), options=options_text(resolved), level=resolved.level,
+        min_trials=resolved.min_trials,
         min_train_acc=resolved.min_train_acc, warning=warning, excluded=tables["excluded"],
         claim_notes=claim_notes(tables["claims"]),
         grid_summary=tables["grid_summary"], outcome_counts=tables["outcome_counts"], claims=tables["claims"],
