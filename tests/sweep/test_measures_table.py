@@ -76,6 +76,13 @@ def log_before_tables(client, exp_id: str, store: TrialStore, result: TrialResul
     return run_id
 
 
+def recorded(layout: Layout, result: TrialResult) -> tuple:
+    """record_live, then what the tests look at: (run id, TrialStore, spec hash, TrackingConfig, client)."""
+    run_id = record_live(layout, result)
+    config = TrackingConfig.for_layout(layout)
+    return run_id, TrialStore(layout, SWEEP), result.spec.spec_hash(), config, tracking.make_client(config)
+
+
 def same(a: dict[str, float], b: dict[str, float]) -> bool:
     return a.keys() == b.keys() and all(a[k] == b[k] or (math.isnan(a[k]) and math.isnan(b[k])) for k in a)
 
@@ -112,11 +119,7 @@ def test_a_quick_trial_run_holds_at_most_200_metrics_and_its_table_the_rest(layo
 
 def test_reupload_and_sync_log_no_second_point_and_keep_the_table_bytes(layout: Layout, quick_result) -> None:
     result = quick_result
-    run_id = record_live(layout, result)
-    store = TrialStore(layout, SWEEP)
-    spec_hash = result.spec.spec_hash()
-    config = TrackingConfig.for_layout(layout)
-    client = tracking.make_client(config)
+    run_id, store, spec_hash, config, client = recorded(layout, result)
     local = store.files(spec_hash).table.read_bytes()
 
     def state() -> tuple:
@@ -170,11 +173,7 @@ def test_a_run_made_before_tables_loads_identically(layout: Layout, quick_result
 def test_remeasure_replaces_a_changed_table_and_keeps_an_old_runs_metrics_current(layout: Layout,
                                                                                  quick_result) -> None:
     result = quick_result
-    run_id = record_live(layout, result)
-    store = TrialStore(layout, SWEEP)
-    spec_hash = result.spec.spec_hash()
-    config = TrackingConfig.for_layout(layout)
-    client = tracking.make_client(config)
+    run_id, store, spec_hash, config, client = recorded(layout, result)
     table_key = keys.error_key("avg", "magnitude", "median", 0.5, 1)
     browsed_key = keys.alpha_key("avg", "multi", "median")
     newer = dataclasses.replace(result, metrics={**result.metrics, table_key: 0.25, browsed_key: 1.5})
