@@ -5,13 +5,21 @@ scale, the one ``scipy.stats.levy_stable`` uses by default: ``sample_sas(alpha, 
 ``levy_stable.rvs(alpha, 0)``, so alpha = 2 is N(0, 2), not N(0, 1). ``sample_positive_stable`` draws
 the totally skewed (beta = 1) law of index ``alpha / 2`` whose square root turns a Gaussian vector into
 an elliptic (sub-Gaussian) alpha-stable one (docs/science.md, "The follow-up").
+
+On the CPU in float32 (a CPU trial's ``entry`` noise: one draw per weight per step) ``sample_sas`` runs
+the fused kernel of ``core.sas_kernel``, keyed by two words from the generator; elsewhere (CUDA, float64)
+it runs the formula in torch ops on the generator's own uniforms. One seed gives different streams on the
+two paths, of the same law.
 """
 from __future__ import annotations
 
 import math
 from typing import Sequence
 
+import numpy as np
 import torch
+
+from core.sas_kernel import fill_sas
 
 # U = 0 would make W = -log U infinite; rand never returns 1, so only the low end needs a floor.
 _TINY_U = 2.0 ** -24
@@ -36,11 +44,35 @@ def _angle_and_minus_exponential(n: int, generator: torch.Generator, device, dty
     return v, minus_w
 
 
+def fused_kernel_applies(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether ``sample_sas`` draws with ``core.sas_kernel`` (CPU, float32) rather than torch ops."""
+    return device.type == "cpu" and dtype == torch.float32
+
+
+def kernel_key(generator: torch.Generator) -> tuple[int, int]:
+    """The two 32-bit Philox key words of one fused draw, taken from (and advancing) the generator."""
+    k0, k1 = torch.randint(0, 2 ** 32, (2,), generator=generator, device=generator.device,
+                           dtype=torch.int64).tolist()
+    return k0, k1
+
+
 def sample_sas(alpha: float, shape: Sequence[int], *, generator: torch.Generator,
                device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Unit-scale symmetric alpha-stable draws, 0 < alpha <= 2 (S1; alpha = 2 is N(0, 2))."""
     alpha = _check_alpha(alpha, 0.0, 2.0)
     device = generator.device if device is None else torch.device(device)
+    shape = tuple(shape)
+    if fused_kernel_applies(device, dtype):
+        out = np.empty(math.prod(shape), dtype=np.float32)
+        fill_sas(out, alpha, *kernel_key(generator))      # numba compiles, or loads from its cache, on first use
+        return torch.from_numpy(out).reshape(shape)
+    return sample_sas_by_torch_ops(alpha, shape, generator=generator, device=device, dtype=dtype)
+
+
+def sample_sas_by_torch_ops(alpha: float, shape: Sequence[int], *, generator: torch.Generator,
+                            device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """``sample_sas`` in torch ops on the generator's uniforms: its path off the CPU or in float64."""
+    alpha = _check_alpha(alpha, 0.0, 2.0)
     shape = tuple(shape)
     v, minus_w = _angle_and_minus_exponential(math.prod(shape), generator, device, dtype)
     if alpha == 1.0:

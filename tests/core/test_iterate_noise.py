@@ -17,6 +17,7 @@ from core.models import MeanFieldFCN, build_model, step_scale
 from core.pipeline import run_trial
 from core.spec import CompressSpec, DataSpec, ModelSpec, SpecError, TrainSpec, TrialSpec
 from core.train import train
+from tests.core import sas_reference
 
 DATA = DataSpec(dataset="synthetic", dim=16, n_train=400, n_test=100)
 
@@ -46,13 +47,6 @@ def _tiny() -> nn.Module:
     return model
 
 
-def _cms_by_hand(alpha: float, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
-    """Chambers-Mallows-Stuck written out: V = pi (U1 - 1/2), W = -log U2,
-    X = sin(aV) / cos(V)^(1/a) * (cos((1 - a) V) / W)^((1 - a) / a)."""
-    v, w = math.pi * (u1 - 0.5), -np.log(u2)
-    return np.sin(alpha * v) / np.cos(v) ** (1 / alpha) * (np.cos((1 - alpha) * v) / w) ** ((1 - alpha) / alpha)
-
-
 @pytest.mark.parametrize("rescale", [True, False])
 def test_one_row_noise_step_by_hand(rescale):
     spec = TrainSpec(noise="row", noise_alpha=1.5, noise_scale=0.2, noise_lr_rescale=rescale)
@@ -60,11 +54,12 @@ def test_one_row_noise_step_by_hand(rescale):
     before = [p.detach().clone() for p in model.parameters()]
     rule = IterateNoise(model, spec, eta=eta, seed=seed, device=torch.device("cpu"))
     rule.after_step(_Loop())
-    replay = torch.Generator().manual_seed(noise_seed(seed))
-    u1 = torch.rand((3, 1), generator=replay).double().numpy()
-    u2 = torch.rand((3, 1), generator=replay).double().numpy()
+    # The step's draw by hand: the key from the noise generator, Philox words, uniforms, then CMS.
+    key = sas_reference.replay_key(torch.Generator().manual_seed(noise_seed(seed)))
+    u1, u2 = sas_reference.uniforms(3, key)
     scale = 0.2 * eta ** (1 / 1.5) if rescale else 0.2
-    expected = before[0].double().numpy() + scale * _cms_by_hand(1.5, u1, u2)   # one scalar per row
+    per_row = sas_reference.cms(1.5, u1, u2).reshape(3, 1)
+    expected = before[0].double().numpy() + scale * per_row                     # one scalar per row
     np.testing.assert_allclose(model[0].weight.detach().double().numpy(), expected, rtol=1e-5, atol=1e-6)
     assert torch.equal(model[2].weight, before[1])                 # the last layer gets none by default
     assert noise_step_scale(spec, eta) == pytest.approx(scale)
