@@ -7,7 +7,7 @@ import math
 from typing import Any
 
 from core.inspect import DEFAULT_EPS, InspectReport, inspect_weights
-from core.vocab import PRUNE_METHODS
+from core.vocab import PRUNE_METHODS, check_registry
 from core.weights_io import WeightsFileError, load_weights
 from sweep.errors import EXIT_OK, UserError
 
@@ -22,8 +22,12 @@ Columns:
                 the uncapped value in parentheses. alpha < 2: heavy-tailed; ~2: Gaussian-like.
   alpha uni     the same estimator on all entries as one univariate sample (capped, raw).
   hill          Hill estimator on the median-centred entries (uncapped; median over k in 2..1000).
-  magn sv node  largest fraction of entries / singular values / units that can be pruned with
-                relative l2 error <= eps (median-centred weights; default eps {DEFAULT_EPS}).
+  magn sv node neuron
+                largest fraction that can be pruned with relative l2 error <= eps (default eps
+                {DEFAULT_EPS}) of: entries / singular values / input units (columns: the previous
+                layer's units) / the layer's own units (rows of a Linear weight, conv filters).
+                The first three on median-centred weights; neuron uncentred with zero fill, the ICML
+                2024 follow-up's measure (its squared-Frobenius 0.1 is eps 0.316).
 Heavier tails (lower alpha) go with larger prunable fractions (Barsbey et al., NeurIPS 2021).
 Other tensors (biases, buffers) are listed as skipped. --json prints the same as JSON (inf as "inf").
 Order: a state_dict keeps the model's order. safetensors does not: unless the file carries tailsweep's
@@ -73,8 +77,14 @@ def _pair(pair: Any) -> str:
     return "-" if pair is None else f"{_num(pair.alpha)} ({_num(pair.alpha_raw)})"
 
 
+# The table's column heading of each pruning method.
+METHOD_COLUMNS = {"magnitude": "magn", "singular": "sv", "node": "node", "neuron": "neuron"}
+check_registry("inspect's method columns", METHOD_COLUMNS, PRUNE_METHODS)
+
+
 def format_table(report: InspectReport, title: str) -> str:
-    header = ["#", "layer", "role", "shape", "alpha multi", "alpha uni", "hill", "magn", "sv", "node"]
+    header = ["#", "layer", "role", "shape", "alpha multi", "alpha uni", "hill",
+              *(METHOD_COLUMNS[m] for m in PRUNE_METHODS)]
     rows = [[str(layer.index), layer.name, layer.role, "x".join(map(str, layer.shape)),
              _pair(layer.alphas["multi"]), _pair(layer.alphas["uni"]),
              _num(None if layer.alphas["hill"] is None else layer.alphas["hill"].alpha_raw),

@@ -210,6 +210,18 @@ def test_cli_prints_a_table(files, kind, capsys):
     assert "skipped (not 2-D/4-D float): 0.bias, 2.bias, 5.bias" in out
 
 
+def test_cli_table_shows_every_method_with_the_reports_numbers(files, capsys):
+    assert main(["inspect", str(files["torch"]), "--eps", "0.316"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header, rows = lines[1].split(), [line.split() for line in lines[3:6]]
+    assert header[-4:] == ["magn", "sv", "node", "neuron"]
+    report = inspect_weights(load_weights(files["torch"]), eps=0.316)
+    for row, layer in zip(rows, report.layers):
+        assert len(row) == len(header)     # "alpha multi" is two words over "a (raw)", two cells
+        assert [float(cell) for cell in row[-4:]] == pytest.approx(
+            [layer.prunable[m] for m in ("magnitude", "singular", "node", "neuron")], abs=5.01e-4)   # 3 decimals
+
+
 def test_cli_json_matches_the_report(files, capsys):
     assert main(["inspect", str(files["torch"]), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
