@@ -4,10 +4,13 @@ Every function takes a SweepData and resolved AnalysisOptions (see ``analysis.op
 trials (trained and fitting, ``analysis.usable``) enter. Column names: ``analysis.schema`` plus the ones
 documented below.
 
-Families. A family is keyed by everything but the swept science axes (eta/b, batch, width, seed): the
-architecture, dataset and depth, the parametrization and the iterate-noise settings, so sigma = 0 and
-sigma = 0.05 never pool. Runs made before a field existed read as its default (noise none, parametrization
-standard); noise 'none' and noise_scale 0 are the same plain SGD, whatever the other noise fields say.
+Families. A family is keyed by every spec field but the swept science axes (eta/b, batch, width, seed),
+their product eta, and where the data lives (data.root, data.download). Its label spells out the
+architecture, dataset and depth, the parametrization and the iterate-noise settings (so sigma = 0 and
+sigma = 0.05 never pool), and 'field=value' for every other field whose value differs between trials of
+that architecture, dataset, depth and parametrization ('... / data.n_train=1000'). Runs made
+before a field existed read as its default (noise none, parametrization standard); noise 'none' and
+noise_scale 0 are the same plain SGD, whatever the other noise fields say.
 """
 from __future__ import annotations
 
@@ -21,9 +24,9 @@ from analysis import schema
 from analysis.data import SweepData
 from analysis.options import AnalysisOptions
 from analysis.reference import StableReference
-from analysis.stats import replicate_estimate, within_slope
+from analysis.stats import replicate_estimate, t_interval, within_slope
 from core import fit, keys, vocab
-from core.spec import ModelSpec, TrainSpec
+from core.spec import ModelSpec, TrainSpec, TrialSpec
 
 KAPPA, GROUP_LABEL, LOG_WIDTH = "kappa", "group", "log_width"
 BASE_LABEL, NOISE_LABEL = "base_group", "noise_setting"   # the family without its noise; the noise alone
@@ -33,6 +36,11 @@ PRUNABLE_NON_LAST = "prunable_non_last"   # a trial's mean prunable fraction ove
 AXES = (schema.RUN, schema.ARCH, schema.DATASET, schema.DEPTH, schema.ETA_B, schema.BATCH, schema.WIDTH, schema.SEED)
 
 _TRAIN_DEFAULTS, _MODEL_DEFAULTS = TrainSpec(), ModelSpec()   # what a run without the param was trained with
+_SPEC_DEFAULTS = TrialSpec(eta_over_b=1e-3).flat()
+# Spec fields outside every family key, and the ones its label spells out in words of its own.
+_OUTSIDE_FAMILY = frozenset({*schema.GRID_AXES, "eta", "data.root", "data.download"})
+_SPELLED_OUT = frozenset({schema.ARCH, schema.DATASET, schema.DEPTH, schema.PARAMETRIZATION, *schema.NOISE_COLUMNS})
+FAMILY_SETTINGS = tuple(sorted(set(_SPEC_DEFAULTS) - _OUTSIDE_FAMILY - _SPELLED_OUT))
 
 
 def _exclude_set(value) -> tuple[str, ...]:
@@ -72,8 +80,41 @@ def noise_label(row: pd.Series | dict) -> str:
     return " ".join(parts)
 
 
-def base_label(row: pd.Series | dict) -> str:
-    """'fcn depth 3 / mnist5k', 'vgg11 / cifar10', 'fcn depth 2 / mnist5k / mean_field'."""
+def setting_text(row: pd.Series | dict, column: str) -> str:
+    """A spec field of a trial as text, to compare and to show: '1000', '0.95', '[0.1, 0.316]'; a run made
+    before the field existed reads as its default."""
+    value = row.get(column)
+    if not _given(value):
+        value = _SPEC_DEFAULTS.get(column)
+    if isinstance(value, str) and value[:1] == "[":       # list params come back as text
+        try:
+            value = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def varying_settings(trials: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Per trial, the fields of FAMILY_SETTINGS whose value differs among the trials of its architecture,
+    dataset, depth and parametrization. The noise is left out of that grouping so that a noisy family and
+    the noiseless one it pairs with (claims.noise_pairs) name the same fields."""
+    if trials.empty:
+        return []
+    rows = trials.reindex(columns=[*sorted(_SPELLED_OUT), *FAMILY_SETTINGS]).to_dict("records")
+    coarse = pd.Series([base_label(r) for r in rows], index=trials.index)
+    texts = {c: pd.Series([setting_text(r, c) for r in rows], index=trials.index) for c in FAMILY_SETTINGS}
+    varying = {label: tuple(c for c in FAMILY_SETTINGS if texts[c][members].nunique() > 1)
+               for label, members in coarse.groupby(coarse).groups.items()}
+    return [varying[label] for label in coarse]
+
+
+def base_label(row: pd.Series | dict, settings: tuple[str, ...] = ()) -> str:
+    """'fcn depth 3 / mnist5k', 'vgg11 / cifar10', 'fcn depth 2 / mnist5k / mean_field', and with
+    ``settings`` (see varying_settings) 'fcn depth 2 / mnist5k / data.n_train=1000 train.stop_acc=0.9'."""
     depth = row.get(schema.DEPTH)
     arch = str(row.get(schema.ARCH))
     if depth is not None and not pd.isna(depth):
@@ -82,14 +123,17 @@ def base_label(row: pd.Series | dict) -> str:
     parametrization = row.get(schema.PARAMETRIZATION)
     if _given(parametrization) and str(parametrization) != _MODEL_DEFAULTS.parametrization:
         label += f" / {parametrization}"
+    if settings:
+        label += " / " + " ".join(f"{c}={setting_text(row, c)}" for c in settings)
     return label
 
 
-def group_label(row: pd.Series | dict) -> str:
+def group_label(row: pd.Series | dict, settings: tuple[str, ...] = ()) -> str:
     """The family: its base label, then its noise setting when there is noise
     ('fcn depth 2 / mnist5k / noise=row σ=0.05')."""
     noise = noise_label(row)
-    return base_label(row) if noise == NOISELESS else f"{base_label(row)} / {noise}"
+    base = base_label(row, settings)
+    return base if noise == NOISELESS else f"{base} / {noise}"
 
 
 def trial_axes(data: SweepData, usable_only: bool = True, min_train_acc: float = fit.MIN_TRAIN_ACC) -> pd.DataFrame:
@@ -97,11 +141,12 @@ def trial_axes(data: SweepData, usable_only: bool = True, min_train_acc: float =
     trials = data.usable_trials(min_train_acc) if usable_only else data.trials
     out = pd.DataFrame({c: trials[c] if c in trials.columns else np.nan for c in AXES})
     out[schema.OUTCOME] = trials[schema.OUTCOME]
-    family = trials.reindex(columns=[schema.ARCH, schema.DATASET, schema.DEPTH, schema.PARAMETRIZATION,
-                                     *schema.NOISE_COLUMNS]).to_dict("records")
-    out[BASE_LABEL] = [base_label(r) for r in family]
+    # Which settings vary is decided over all trials, so a label does not change with usability.
+    settings = dict(zip(data.trials.index, varying_settings(data.trials)))
+    family = trials.reindex(columns=[*sorted(_SPELLED_OUT), *FAMILY_SETTINGS]).to_dict("records")
+    out[BASE_LABEL] = [base_label(r, settings[i]) for r, i in zip(family, trials.index)]
     out[NOISE_LABEL] = [noise_label(r) for r in family]
-    out[GROUP_LABEL] = [group_label(r) for r in family]
+    out[GROUP_LABEL] = [group_label(r, settings[i]) for r, i in zip(family, trials.index)]
     return out.reset_index(drop=True)
 
 
@@ -312,11 +357,18 @@ def alpha_trajectories(data: SweepData) -> pd.DataFrame:
     return trial_axes(data, usable_only=False).merge(steps, on=schema.RUN)
 
 
-def noise_width_curves(gap: pd.DataFrame) -> pd.DataFrame:
+def noise_width_curves(gap: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean prunable fraction over non-last layers vs width, one curve per noise setting of each base
-    family and eta/b: mean, std and n over seeds (from ``gap_points``)."""
+    family and eta/b: mean, std and n over seeds, and the replicate interval of the mean, the Student-t
+    interval at ``level`` across seeds (low, high; NaN with one seed). From ``gap_points``."""
     by = [BASE_LABEL, NOISE_LABEL, GROUP_LABEL, schema.ETA_B, schema.WIDTH]
     finite = gap[np.isfinite(gap[PRUNABLE_NON_LAST].astype(float))] if len(gap) else gap
-    return finite.groupby(by, dropna=False).agg(
+    if not len(finite):
+        return pd.DataFrame(columns=by + ["mean", "std", "n", "low", "high"])
+    out = finite.groupby(by, dropna=False).agg(
         mean=(PRUNABLE_NON_LAST, "mean"), std=(PRUNABLE_NON_LAST, "std"), n=(PRUNABLE_NON_LAST, "count"),
-    ).reset_index() if len(finite) else pd.DataFrame(columns=by + ["mean", "std", "n"])
+    ).reset_index()
+    intervals = finite.groupby(by, dropna=False)[PRUNABLE_NON_LAST].apply(
+        lambda values: t_interval(values.astype(float).tolist(), level)[1:]).reset_index(drop=True)
+    out["low"], out["high"] = [low for low, _ in intervals], [high for _, high in intervals]
+    return out

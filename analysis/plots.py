@@ -192,9 +192,9 @@ def alpha_vs_width_figure(curve: pd.DataFrame, title: str, heavy_alpha: float) -
     return fig
 
 
-def noise_width_figure(curve: pd.DataFrame, title: str, eps: float) -> Figure:
+def noise_width_figure(curve: pd.DataFrame, title: str, eps: float, level: float = 0.95) -> Figure:
     """Prunable fraction (mean over non-last layers) vs width for one base family, one curve per noise
-    setting, one panel per eta/b (rows of ``curves.noise_width_curves``)."""
+    setting, one panel per eta/b, bars the replicate interval (rows of ``curves.noise_width_curves``)."""
     if curve.empty:
         return empty_figure(title)
     etas = sorted(curve[schema.ETA_B].dropna().unique())
@@ -206,7 +206,9 @@ def noise_width_figure(curve: pd.DataFrame, title: str, eps: float) -> Figure:
         for setting in settings:
             line = curve[(curve[schema.ETA_B] == eta) & (curve[NOISE_LABEL] == setting)].sort_values(schema.WIDTH)
             if len(line):
-                yerr = line["std"].fillna(0) if line["n"].max() >= 2 else None
+                below = (line["mean"] - line["low"]).fillna(0).clip(lower=0)
+                above = (line["high"] - line["mean"]).fillna(0).clip(lower=0)
+                yerr = np.vstack([below, above]) if line["n"].max() >= 2 else None
                 ax.errorbar(line[schema.WIDTH], line["mean"], yerr=yerr, marker="o", ms=3, capsize=2,
                             color=palette[setting], label=setting)
         _log_x(ax, 2)
@@ -215,7 +217,7 @@ def noise_width_figure(curve: pd.DataFrame, title: str, eps: float) -> Figure:
         ax.set_title(f"eta/b {eta:g}", fontsize=9)
         if ei == 0:
             ax.legend(fontsize=6)
-    fig.suptitle(f"{title}\n(non-last layers; {spread_text(curve['n'])})", fontsize=10)
+    fig.suptitle(f"{title}\n(non-last layers; {interval_text(curve['n'], level)})", fontsize=10)
     return fig
 
 
@@ -231,6 +233,13 @@ def _alpha_colorbar(fig: Figure, axes) -> None:
 
 def _eta_colorbar(fig: Figure, axes, etas) -> None:
     _colorbar(fig, axes, cm.ScalarMappable(norm=_eta_norm(etas), cmap=_ETA_CMAP), "eta / b")
+
+
+def interval_text(n: pd.Series, level: float) -> str:
+    """What replicate-interval bars are: 'mean and its 95% t interval across seeds', or none with one seed."""
+    n = pd.to_numeric(n, errors="coerce").dropna()
+    return f"mean and its {level:.0%} t interval across seeds" if len(n) and n.max() >= 2 else \
+        "one seed: no error bars"
 
 
 def spread_text(n: pd.Series) -> str:

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from analysis import claims, curves, grid, plots, schema
 from analysis.data import SweepData
 from analysis.html import FigureEntry, render
-from analysis.options import AnalysisOptions, options_for, resolve_options
+from analysis.options import AnalysisOptions, check_measured, options_for, resolve_options
 from analysis.prepared import Prepared, prepare
 from analysis.reference import StableReference
 from analysis.usable import excluded_trials, measure_version_warning, with_usability
@@ -68,7 +68,7 @@ def _tables(data: SweepData, prepared: Prepared, progress: Progress) -> dict[str
         "outcome_counts": grid.outcome_counts(data, options.min_train_acc), "grid_summary": grid.grid_summary(data),
         "grid_cells": grid.grid_cells(data, options.min_train_acc),
         "excluded": excluded_trials(data.trials, options.min_train_acc),
-        "prunable_vs_width_by_noise": curves.noise_width_curves(prepared.gap),
+        "prunable_vs_width_by_noise": curves.noise_width_curves(prepared.gap, prepared.options.level),
         "alpha_vs_eta": curves.alpha_vs_eta(data, options), "layer_points": prepared.layers,
         "accuracy": prepared.accuracy, "gap": prepared.gap,
         "alpha_trajectories": curves.alpha_trajectories(data),
@@ -156,11 +156,11 @@ def _noise_plan(tables: dict[str, pd.DataFrame], options: AnalysisOptions) -> li
         plan.append(Planned(
             f"prunable_by_noise_{slug(base)}", f"{options.method} prunable fraction vs width by noise: {base}",
             f"Prunable fraction at eps = {options.eps:g} ({options.method}), mean over non-last layers per trial, "
-            f"one curve per noise setting, one panel per eta/b; {plots.spread_text(part['n'])}; "
+            f"one curve per noise setting, one panel per eta/b; {plots.interval_text(part['n'], options.level)}; "
             f"{n_text(part['n'])}. The claim noise_makes_compressible pairs these trials by (eta/b, batch, width, "
             "seed).",
             lambda part=part, base=base: plots.noise_width_figure(part, f"prunable fraction vs width by noise: {base}",
-                                                                  options.eps)))
+                                                                  options.eps, options.level)))
     return plan
 
 
@@ -243,6 +243,7 @@ def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions 
     (out / "tables").mkdir(parents=True, exist_ok=True)
     if options is None:   # the sweep file's `analysis:` section, then the defaults
         options = options_for(data.meta.get("sweep_file"))
+    check_measured(data, options)
     resolved = resolve_options(data, options)
     say(f"report: sweep {data.name!r}, {len(data.trials)} runs "
         f"({len(data.usable_trials(resolved.min_train_acc))} usable), "

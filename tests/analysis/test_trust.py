@@ -194,6 +194,39 @@ def test_family_keys_separate_noise_settings():
     assert other == "fcn depth 2 / mnist5k / mean_field / noise=row σ=0.05 α=1.5"
 
 
+def _replicated_with(change) -> "SweepData":
+    from analysis.tables import build_tables
+
+    records = [store.run_record(t, i) for i, t in enumerate(store.replicated_trials())]
+    for record in records:
+        change(record.params)
+    return build_tables("replicated", records, {"source": "constructed", "sweep_file": None})
+
+
+def test_families_split_on_any_other_spec_field_that_varies():
+    # The noiseless fcn trials at the noise eta/b stopped at 90% train accuracy: they differ from their
+    # noisy neighbours in more than the noise, so they are a family of their own and pair with nothing.
+    def stop_early(params):
+        if params["model.arch"] == "fcn" and params["eta_over_b"] == store.NOISE_ETA and not params["train.noise_scale"]:
+            params["train.stop_acc"] = 0.9
+        if params["model.arch"] == "vgg11" and params["model.width"] == store.TWO_WIDTHS[0]:
+            del params["data.n_test"]         # an old run without the param reads as its default: no split
+
+    data = _replicated_with(stop_early)
+    labels = curves.trial_axes(data, usable_only=False)[curves.GROUP_LABEL].value_counts().to_dict()
+    assert labels == {f"{FCN} / train.stop_acc=0.9": 9, f"{FCN} / train.stop_acc=None": 27,
+                      f"{FCN} / train.stop_acc=None / noise=row σ=0.05": 9, "vgg11 / cifar10": 18}
+    options = resolve_options(data, AnalysisOptions(method="magnitude"))
+    assert noise_pairs(prepare(data, options).gap).empty
+    table = claims_table(prepare(data, options)).set_index(["claim", curves.GROUP_LABEL])
+    assert table.loc[("noise_makes_compressible", f"{FCN} / train.stop_acc=None / noise=row σ=0.05 vs none"),
+                     "n_trials"] == 0
+
+    # The same noiseless trials with the noisy ones' settings pair again, 9 pairs.
+    data = _replicated_with(lambda params: None)
+    assert len(noise_pairs(prepare(data, resolve_options(data, AnalysisOptions(method="magnitude"))).gap)) == 9
+
+
 def test_neuron_is_read_uncentred(rep):
     options = resolve_options(rep, AnalysisOptions(method="neuron"))
     assert options.center == "median" and options.center_for("neuron") == "none"
@@ -254,6 +287,11 @@ def test_report_warns_lists_exclusions_and_marks_trials(rep, tmp_path):
     base = np.mean([store.prunable_at(store.alpha_of(r, store.NOISE_ETA), r, 64) for r in ("first", "hidden")])
     assert point["mean"] == pytest.approx(base + np.mean([store.noise_gain(s, 64) for s in store.REP_SEEDS]))
     assert point["n"] == 3
+    # Its bars are the replicate interval: the 95% t interval of the three seeds' values.
+    values = [base + store.noise_gain(s, 64) for s in store.REP_SEEDS]
+    half = sps.t.ppf(0.975, 2) * np.std(values, ddof=1) / math.sqrt(3)
+    assert (point["low"], point["high"]) == pytest.approx((np.mean(values) - half, np.mean(values) + half))
+    assert "mean and its 95% t interval across seeds" in html
 
 
 @pytest.mark.integration   # two report builds: .ci/run's integration step
