@@ -73,7 +73,7 @@ def _progress(line: str) -> None:
 def run_report(args: argparse.Namespace, *, tracking_uri: str | None, default_out: Path,
                sweep_file: str | None = None) -> int:
     """Load (MLflow or bundle), write the report, print the HTML path on stdout."""
-    from analysis.options import AnalysisOptions, options_for
+    from analysis.options import AnalysisOptions, UnmeasuredOption, check_measured, options_for
     from analysis.report import write_report
 
     check_report_source(args)
@@ -100,6 +100,11 @@ def run_report(args: argparse.Namespace, *, tracking_uri: str | None, default_ou
         options = options_for(data.meta.get("sweep_file"), flags)
     except ValueError as err:
         raise AnalysisInputError(f"sweep file: {err}") from None
+    try:
+        check_measured(data, options)
+    except UnmeasuredOption as err:
+        raise AnalysisInputError(f"{err}; choose one with --{err.field} or the sweep file's "
+                                 f"analysis.{err.field}") from None
     page = write_report(data, out, options, progress=_progress)
     print(page)
     return 0

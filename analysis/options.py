@@ -143,6 +143,41 @@ def _present(data: SweepData, column: str) -> set[str]:
     return found
 
 
+class UnmeasuredOption(ValueError):
+    """The pruning method or eps the report would read was not measured; ``field`` names which."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def unmeasured(options: AnalysisOptions | Mapping[str, Any], methods: set[str], eps: set[float],
+               where: str) -> UnmeasuredOption | None:
+    """Why the pruning method or eps of ``options`` (AnalysisOptions, or a sweep file's analysis fields)
+    was not measured, naming what was; None when both were, or when nothing was measured at all.
+    ``where`` says by what ('these runs', 'any trial of this sweep')."""
+    get = options.get if isinstance(options, Mapping) else lambda name: getattr(options, name)
+    method, tolerance = get("method"), get("eps")
+    if method is not None and methods and method not in methods:
+        return UnmeasuredOption("method", f"{method!r} was not measured by {where} "
+                                          f"(measured: {', '.join(sorted(methods))})")
+    if tolerance is not None and eps and not any(math.isclose(tolerance, e, rel_tol=1e-9) for e in eps):
+        return UnmeasuredOption("eps", f"{tolerance:g} was not measured by {where} "
+                                       f"(measured: {', '.join(f'{e:g}' for e in sorted(eps))})")
+    return None
+
+
+def check_measured(data: SweepData, options: AnalysisOptions) -> None:
+    """Raise UnmeasuredOption when the runs hold pruning results but none at the options' method or eps."""
+    methods = {str(m) for frame in (data.prunable, data.errors) if schema.METHOD in frame.columns
+               for m in frame[schema.METHOD].dropna().unique()}
+    eps = {float(e) for e in data.prunable[schema.EPS].dropna().unique()} if schema.EPS in data.prunable.columns \
+        else set()
+    problem = unmeasured(options, methods, eps, "these runs")
+    if problem is not None:
+        raise problem
+
+
 def resolve_options(data: SweepData, options: AnalysisOptions) -> AnalysisOptions:
     """Options with wset and center set: the requested ones, else 'avg'/'median' when logged."""
     wset = options.wset

@@ -39,10 +39,26 @@ def _counts_line(counts: dict[str, int]) -> str:
 
 
 # ---- run ------------------------------------------------------------------------------------------
+def _point(coords: tuple, axes: Sequence[str]) -> str:
+    values = dict(coords)
+    return ", ".join(f"{axis} {values[axis]}" for axis in axes)
+
+
+def same_point_notes(sweep: SweepSpec) -> list[str]:
+    """One line per trial that several grid points give (a setting that changes nothing), or none."""
+    axes = sweep.varying
+    return [f"note: grid point ({_point(c, axes)}) is the same trial as ({_point(t.coords, axes)}), {t.spec_hash}: "
+            f"a setting there changes nothing (e.g. noise_scale with noise none); it runs once"
+            for t in sweep.trials for c in t.same_points]
+
+
 def _print_plan(sweep: SweepSpec, store: TrialStore | None) -> None:
     axes = [axis for axis, _ in sweep.axes]
-    print(f"sweep {sweep.name}: {len(sweep.trials)} trials = "
-          + " x ".join(f"{len(values)} {axis}" for axis, values in sweep.axes))
+    grid = " x ".join(f"{len(values)} {axis}" for axis, values in sweep.axes)
+    if sweep.grid_points == len(sweep.trials):
+        print(f"sweep {sweep.name}: {len(sweep.trials)} trials = {grid}")
+    else:
+        print(f"sweep {sweep.name}: {len(sweep.trials)} trials from {sweep.grid_points} grid points = {grid}")
     rows = [["spec hash", "run name", *axes, "state"]]
     for t in sweep.trials:
         coords = dict(t.coords)
@@ -51,6 +67,8 @@ def _print_plan(sweep: SweepSpec, store: TrialStore | None) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    for note in same_point_notes(sweep):
+        print(note)
 
 
 def _save_sweep_file(loc: Locations, sweep: SweepSpec, uri_flag: str | None) -> None:
@@ -72,6 +90,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_OK
     from sweep.launch import require_shared_storage
     require_shared_storage(args.address, loc.storage_given)
+    for note in same_point_notes(sweep):
+        print(note)
     _save_sweep_file(loc, sweep, args.tracking_uri)
     return _drive(args.address, loc, sweep, restore=False, command="tailsweep run", verbose=args.verbose)
 

@@ -41,6 +41,9 @@ class PlannedTrial:
     spec_hash: str
     name: str
     coords: tuple[tuple[str, Any], ...]   # (axis, value) in grid order
+    # Other grid points with this same spec: settings that change nothing (noise_scale with noise 'none',
+    # the other noise fields with noise_scale 0) give one spec, so they are one trial, run once.
+    same_points: tuple[tuple[tuple[str, Any], ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,10 @@ class SweepSpec:
     @property
     def varying(self) -> tuple[str, ...]:
         return tuple(axis for axis, values in self.axes if len(values) > 1)
+
+    @property
+    def grid_points(self) -> int:
+        return sum(1 + len(t.same_points) for t in self.trials)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(json.loads(json.dumps(self.document)), sort_keys=False)
@@ -105,6 +112,17 @@ def _analysis_problems(text: str) -> list[Problem]:
         path, _, message = str(err).partition(": ")
         return [(path, message)]
     return []
+
+
+def _unmeasured_analysis(text: str, specs: list[TrialSpec]) -> list[Problem]:
+    """The ``analysis:`` method or eps no trial of the sweep measures (compress.methods, compress.eps): its
+    report could only say 'no usable trials'."""
+    from analysis.options import options_from_sweep_file, unmeasured
+
+    methods = {method for spec in specs for method in spec.compress.methods}
+    eps = {tolerance for spec in specs for tolerance in spec.compress.eps}
+    problem = unmeasured(options_from_sweep_file(text), methods, eps, "any trial of this sweep")
+    return [] if problem is None else [(f"analysis.{problem.field}", str(problem).partition(": ")[2])]
 
 
 def _absolute(path: str, base: Path) -> str:
@@ -235,11 +253,20 @@ def _grid_trials(axes: Mapping[str, tuple], fixed: Mapping[str, Mapping], broken
 
 
 def _plan(trials: list[tuple[TrialSpec, tuple]], varying: tuple[str, ...]) -> tuple[PlannedTrial, ...]:
-    named = [(spec, spec.spec_hash(), run_name(spec, varying), coords) for spec, coords in trials]
+    """One PlannedTrial per distinct spec (the first grid point that gives it), in grid order."""
+    first: dict[str, tuple[TrialSpec, tuple]] = {}
+    same: dict[str, list[tuple]] = {}
+    for spec, coords in trials:
+        h = spec.spec_hash()
+        if h in first:
+            same[h].append(coords)
+        else:
+            first[h], same[h] = (spec, coords), []
+    named = [(spec, h, run_name(spec, varying), coords) for h, (spec, coords) in first.items()]
     counts: dict[str, int] = {}
     for _, _, name, _ in named:
         counts[name] = counts.get(name, 0) + 1
-    return tuple(PlannedTrial(spec, h, name if counts[name] == 1 else f"{name}-{h[:6]}", coords)
+    return tuple(PlannedTrial(spec, h, name if counts[name] == 1 else f"{name}-{h[:6]}", coords, tuple(same[h]))
                  for spec, h, name, coords in named)
 
 
@@ -254,8 +281,8 @@ def parse_sweep(text: str, source: str, base_dir: Path, *, saved: bool = False) 
     raw, problems = _placement(raw, saved=saved)
     parts, broken, part_problems = _parts(raw)
     problems += part_problems
-    if "analysis" in parts:
-        problems += _analysis_problems(text)
+    analysis_problems = _analysis_problems(text) if "analysis" in parts else []
+    problems += analysis_problems
     fixed = {name: parts[name].model_dump(exclude_unset=True) for name in SECTION_MODELS if name in parts}
     fixed = {name: {k: tuple(v) if isinstance(v, list) else v for k, v in kw.items()} for name, kw in fixed.items()}
     if fixed.get("data", {}).get("root"):
@@ -265,6 +292,8 @@ def parse_sweep(text: str, source: str, base_dir: Path, *, saved: bool = False) 
     broken |= {_field_path(axis) for axis in bad_axes | ({"eta_over_b"} - set(axes))}
     trials, grid_problems = _grid_trials(axes, fixed, broken)
     problems += grid_problems
+    if "analysis" in parts and not analysis_problems and trials:
+        problems += _unmeasured_analysis(text, [spec for spec, _ in trials])
     if problems:
         raise UserError([f"{source}: {path}: {msg}" for path, msg in problems])
     varying = tuple(axis for axis, values in axes.items() if len(values) > 1)

@@ -54,6 +54,10 @@ def test_export_then_report_from_the_bundle(known_store, tmp_path, capsys):
     (["report", SMALL, "--bundle", "X"], "exactly one"),
     (["report"], "exactly one"),
     (["report", "../evil"], "invalid sweep name"),
+    (["report", SMALL, "--eps", "0.2"], "eps: 0.2 was not measured by these runs (measured: 0.1); choose one "
+                                        "with --eps or the sweep file's analysis.eps"),
+    (["report", SMALL, "--method", "neuron"], "method: 'neuron' was not measured by these runs (measured: "
+                                              "magnitude, node, singular)"),
 ])
 def test_bad_input_exits_2_with_one_line(known_store, tmp_path, capsys, argv, message):
     _, root = known_store

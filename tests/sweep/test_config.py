@@ -8,6 +8,7 @@ import pytest
 from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
 from sweep.cli import main
 from sweep.config import load_sweep, parse_sweep
+from sweep.errors import UserError
 from sweep.locations import resolve_locations
 from sweep.naming import fmt_number, run_name
 from tests.conftest import tiny_sweep_text
@@ -254,3 +255,40 @@ def test_noise_width_demo_is_the_follow_ups_regime():
     assert "neuron" in specs[0].compress.methods and 0.316 in specs[0].compress.eps
     mean_field = load_sweep(CONFIGS / "mean-field.yaml")
     assert {t.spec.model.parametrization for t in mean_field.trials} == {"mean_field"}
+
+
+def test_grid_points_that_give_one_spec_are_one_trial_with_a_note(tmp_path, monkeypatch, capsys):
+    # No noise: section, so noise_scale 0.05 changes nothing: two grid points per width, one trial each.
+    text = tiny_sweep_text(etas=(1.0e-3,), widths=(16, 32)).replace("  seed: [0]\n",
+                                                                    "  seed: [0]\n  noise_scale: [0.0, 0.05]\n")
+    sweep = parse(text)
+    assert len(sweep.trials) == 2 and sweep.grid_points == 4
+    assert len({t.spec_hash for t in sweep.trials}) == 2
+    assert [dict(t.coords)["noise_scale"] for t in sweep.trials] == [0.0, 0.0]
+    assert [[dict(c)["noise_scale"] for c in t.same_points] for t in sweep.trials] == [[0.05], [0.05]]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(text)
+    assert main(["run", "s.yaml", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 trials from 4 grid points" in out
+    notes = [line for line in out.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: grid point (width {w}, noise_scale 0.05) is the same trial as (width {w}, "
+                     f"noise_scale 0.0), {t.spec_hash}: a setting there changes nothing (e.g. noise_scale with "
+                     "noise none); it runs once" for w, t in zip((16, 32), sweep.trials)]
+    # With noise set, the same grid is four trials.
+    noisy = parse(text.replace("train: {", "train: {noise: row, "))
+    assert len(noisy.trials) == noisy.grid_points == 4 and all(t.same_points == () for t in noisy.trials)
+
+
+@pytest.mark.parametrize("analysis, problem", [
+    ("{method: singular}", "analysis.method: 'singular' was not measured by any trial of this sweep "
+                           "(measured: magnitude, neuron)"),
+    ("{method: neuron, eps: 0.2}", "analysis.eps: 0.2 was not measured by any trial of this sweep "
+                                   "(measured: 0.1, 0.316)"),
+])
+def test_an_analysis_method_or_eps_no_trial_measures_is_bad_input(analysis, problem):
+    text = (CONFIGS / "noise-width.yaml").read_text().replace("analysis: {method: neuron, eps: 0.316}",
+                                                             f"analysis: {analysis}")
+    with pytest.raises(UserError) as err:
+        parse(text)
+    assert err.value.lines == [f"s.yaml: {problem}"]
