@@ -19,6 +19,7 @@ from core.compress_kernels import (
     centre,
     check_method,
     from_view,
+    method_centers,
     method_view,
     removed_count,
 )
@@ -76,7 +77,7 @@ class PrunedModel:
     method: str
     ratio: float
     scope: str
-    center: str                # 'median' | 'none' (None is read as 'none')
+    center: str                # 'median' | 'none' (None is read as 'none'); always 'none' for neuron
     prune_last: bool
     layers: tuple[LayerPruning, ...]
 
@@ -259,6 +260,8 @@ def prune_models(model: nn.Module, method: str, ratios: Sequence[float], *, scop
     """
     check_method(method)
     center = check_center(center)
+    if center not in method_centers(method):   # neuron is uncentred whatever was asked: record what was done
+        center = method_centers(method)[0]
     if not isinstance(ratios, (Sequence, np.ndarray)):
         raise ValueError(f"ratios: must be a sequence of numbers in [0, 1], got {ratios!r}")
     ratios = [_check_ratio(ratio) for ratio in ratios]

@@ -28,15 +28,13 @@ def _matrix(weight: Any) -> np.ndarray:
     if hasattr(weight, "detach"):
         weight = weight.detach().cpu().numpy()
     w = np.asarray(weight, dtype=np.float64)
-    if w.ndim == 4:
-        return w.reshape(w.shape[0], -1)
-    if w.ndim != 2:
+    if w.ndim not in (2, 4):
         raise ValueError(f"weight: expected a 2-D (Linear) or 4-D (conv) weight, got shape {w.shape}")
     if w.size == 0:
         raise ValueError(f"weight: empty array of shape {w.shape}")
     if not np.isfinite(w).all():
         raise ValueError("weight: contains NaN or inf")
-    return w
+    return w.reshape(w.shape[0], -1)       # a conv weight: one row per filter
 
 
 def pq_index(weight: Any, p: float = 1.0, q: float = 2.0) -> float:

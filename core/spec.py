@@ -195,7 +195,8 @@ class ModelSpec(_Spec):
         c.choice("parametrization", self.parametrization, PARAMETRIZATIONS)
         if self.parametrization == "mean_field" and (self.arch != "fcn" or self.resolved_depth != 2):
             c.fail("parametrization", f"'mean_field' needs arch 'fcn' with depth 2 (got arch {self.arch!r}, "
-                                      f"depth {self.depth!r})")
+                                      f"depth {self.resolved_depth if self.arch == 'fcn' else None!r}"
+                                      f"{'' if self.depth is not None or self.arch != 'fcn' else ' by default'})")
         c.done()
 
     @property

@@ -485,3 +485,17 @@ def test_prune_model_bad_arguments():
         prune_model(net, "magnitude", 0.5, center="zero")
     with pytest.raises(ValueError, match="no Linear or Conv2d"):
         prune_model(nn.Sequential(nn.ReLU()), "magnitude", 0.5)
+
+
+@pytest.mark.parametrize("make", [_fcn, _cnn])
+def test_neuron_pruning_zero_fills_the_weakest_rows_and_records_no_centring(make):
+    net = make(4)
+    result = prune_model(net, "neuron", 0.5, center="median", prune_last=True)
+    assert result.center == "none"                        # what was done, not what was asked
+    for before, after in zip(_weights(net), _weights(result.model)):
+        rows, units = before.reshape(before.shape[0], -1), after.reshape(after.shape[0], -1)
+        norms = np.linalg.norm(rows, axis=1)
+        gone = np.flatnonzero(~units.any(axis=1))
+        assert len(gone) == math.floor(0.5 * len(rows) + 1e-9)
+        assert set(gone) == set(np.argsort(norms, kind="stable")[:len(gone)])
+        assert np.array_equal(np.delete(units, gone, axis=0), np.delete(rows, gone, axis=0))

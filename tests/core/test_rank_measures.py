@@ -52,3 +52,9 @@ def test_zero_weight_is_nan_and_bad_shapes_raise():
         rank_measures(np.zeros(5))
     with pytest.raises(ValueError, match="NaN"):
         rank_measures(np.full((2, 2), np.nan))
+    conv = np.ones((4, 2, 3, 3))
+    conv[1, 0, 2, 2] = np.inf
+    with pytest.raises(ValueError, match="^weight: contains NaN or inf$"):
+        rank_measures(conv)                             # a conv weight is checked like a Linear one
+    with pytest.raises(ValueError, match="^weight: empty array of shape"):
+        rank_measures(np.zeros((0, 2, 3, 3)))
