@@ -265,6 +265,13 @@ def tune_reports(root: Path, sweep: str, trial: PlannedTrial) -> list[dict]:
     return reports
 
 
+def registered_checkpoints(reports: list[dict]) -> list[dict]:
+    """The reports whose checkpoint Tune's driver registered (``checkpoint_dir_name`` set in result.json).
+    A checkpoint folder appears in storage before that: the worker persists it, then reports; a trial lost
+    in between restarts from the previous registered one."""
+    return [r for r in reports if r.get("checkpoint_dir_name")]
+
+
 def checkpoints(root: Path, sweep: str, trial: PlannedTrial) -> list[Path]:
     folder = tune_dir(root, sweep, trial)
     return sorted(folder.glob("checkpoint_*")) if folder.is_dir() else []

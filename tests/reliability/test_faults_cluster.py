@@ -59,7 +59,8 @@ def test_sweep_completes_after_its_worker_node_is_removed(spawn, tmp_path, refer
             node = on_worker_node()
             for trial in trials:
                 reports = helpers.tune_reports(root, NAME, trial)
-                if reports and reports[-1]["pid"] in node and helpers.checkpoints(root, NAME, trial):
+                if reports and reports[-1]["pid"] in node and any(
+                        r["pid"] == reports[-1]["pid"] for r in helpers.registered_checkpoints(reports)):
                     return trial, reports[-1]["pid"]
             return None
 
