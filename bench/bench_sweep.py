@@ -60,7 +60,7 @@ def _quick(subset: int | None, cap: int | None) -> SweepSpec:
 def throughput(args: argparse.Namespace) -> None:
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     base = _quick(args.subset, args.cap)
     modes = {"2 concurrent x 1 CPU": Resources(cpus_per_trial=1, max_concurrent=2),
              "1 at a time x 2 CPUs": Resources(cpus_per_trial=2, max_concurrent=1)}

@@ -32,7 +32,10 @@ def init_ray(address: str | None = LOCAL, console: Console | None = None) -> Non
     if address is LOCAL:
         # Local Ray turns token auth on and writes ~/.ray/auth_token; an embedded run has no other users.
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        ray.init(include_dashboard=False, **options)
+        # "local": a new Ray of this process's own. With no address, ray.init() joins the cluster the
+        # machine's last `ray start` recorded (or RAY_ADDRESS), and an embedded sweep would then run on, and
+        # die with, somebody else's cluster.
+        ray.init(address="local", include_dashboard=False, **options)
     else:
         ray.init(address=address, **options)
 

@@ -7,6 +7,8 @@ killed); Tune retries the lost trial on the head, and every trial finishes with 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import textwrap
 
@@ -89,3 +91,33 @@ def test_sweep_completes_after_its_worker_node_is_removed(spawn, tmp_path, refer
         helpers.assert_same_run(records[trial.spec_hash], reference_records[trial.spec_hash], trial.name)
         assert helpers.result_without_timing(files) == helpers.result_without_timing(
             helpers.trial_files(reference.root, reference.sweep, trial.spec_hash))
+
+
+EMBEDDED_BESIDE_A_CLUSTER = textwrap.dedent("""\
+    import ray
+    from ray.cluster_utils import Cluster
+    from sweep.launch import init_ray
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    try:
+        init_ray()                         # tailsweep run without --address
+        own = ray.get_runtime_context().gcs_address
+        print("cluster", cluster.address, "embedded", own, "nodes", len(ray.nodes()))
+        ray.shutdown()
+    finally:
+        cluster.shutdown()
+""")
+
+
+def test_an_embedded_sweep_starts_its_own_ray_beside_a_running_cluster(tmp_path):
+    # Ray's plain ray.init() joins the cluster the machine's last `ray start` recorded (a Cluster writes that
+    # record too): an embedded sweep beside another user's cluster ran on it, and died with it.
+    script = tmp_path / "embedded.py"
+    script.write_text(EMBEDDED_BESIDE_A_CLUSTER)
+    env = {**os.environ, **helpers.ENV, "PYTHONPATH": str(helpers.REPO)}
+    env.pop("RAY_ADDRESS", None)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=240, env=env,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    _, cluster, _, embedded, _, nodes = out.stdout.split()
+    assert embedded != cluster and nodes == "1"
