@@ -231,16 +231,22 @@ def options_text(options: AnalysisOptions) -> str:
     return " · ".join(f"{f.name} {shown(getattr(options, f.name))}" for f in dataclasses.fields(options))
 
 
-def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions | None = None,
-                 progress: Progress | None = _stderr) -> Path:
-    """Write figures (PNG + SVG), CSV tables and index.html under out_dir; returns the HTML path.
+@dataclasses.dataclass(frozen=True)
+class ReportTables:
+    """What a report says, before any figure: the resolved options, the measure-version warning (or
+    None) and every table it writes, ``trials`` first (with usability)."""
 
-    ``options`` None: the sweep file's ``analysis:`` section (data.meta['sweep_file']) over the defaults.
-    A sweep that mixes measure versions gets a warning line on ``progress`` and a box on the page."""
+    options: AnalysisOptions
+    warning: str | None
+    tables: dict[str, pd.DataFrame]
+
+
+def report_tables(data: SweepData, options: AnalysisOptions | None = None,
+                  progress: Progress | None = _stderr) -> ReportTables:
+    """The report's tables and claims for ``data`` (write_report's first half, no figures, nothing written).
+
+    ``options`` None: the sweep file's ``analysis:`` section (data.meta['sweep_file']) over the defaults."""
     say = progress or (lambda line: None)
-    out = Path(out_dir).expanduser().resolve()
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
     if options is None:   # the sweep file's `analysis:` section, then the defaults
         options = options_for(data.meta.get("sweep_file"))
     check_measured(data, options)
@@ -254,10 +260,24 @@ def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions 
         say(f"report: {warning}")
     say("report: aggregating curves and statistics")
     prepared = prepare(data, resolved)
-    tables = _tables(data, prepared, say)
+    tables = {"trials": with_usability(data.trials, resolved.min_train_acc), **_tables(data, prepared, say)}
+    return ReportTables(resolved, warning, tables)
+
+
+def write_report(data: SweepData, out_dir: str | Path, options: AnalysisOptions | None = None,
+                 progress: Progress | None = _stderr) -> Path:
+    """Write figures (PNG + SVG), CSV tables and index.html under out_dir; returns the HTML path.
+
+    ``options`` None: the sweep file's ``analysis:`` section (data.meta['sweep_file']) over the defaults.
+    A sweep that mixes measure versions gets a warning line on ``progress`` and a box on the page."""
+    say = progress or (lambda line: None)
+    out = Path(out_dir).expanduser().resolve()
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    (out / "tables").mkdir(parents=True, exist_ok=True)
+    said = report_tables(data, options, progress)
+    resolved, warning, tables = said.options, said.warning, said.tables
     table_paths = []
-    trials = with_usability(data.trials, resolved.min_train_acc)
-    for name, frame in {"trials": trials, **tables}.items():
+    for name, frame in tables.items():
         path = out / "tables" / f"{name}.csv"
         frame.to_csv(path, index=False)
         table_paths.append(path.relative_to(out).as_posix())
