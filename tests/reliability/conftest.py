@@ -1,13 +1,15 @@
 """Fixtures of the fault-injection suite: a reaper for every process a test starts, and one undisturbed
-reference sweep (run once per session, through the CLI, in its own process) that the faulted sweeps are
-compared with, trial by trial."""
+reference sweep (run once per test run, through the CLI, in its own process; pytest-xdist workers share
+it) that the faulted sweeps are compared with, trial by trial."""
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from sweep.config import PlannedTrial
 from sweep.paths import Layout
@@ -49,11 +51,8 @@ class Reference:
         return next(t for t in self.trials if t.spec_hash == spec_hash)
 
 
-@pytest.fixture(scope="session")
-def reference(tmp_path_factory) -> Reference:
-    """The faults' grid (helpers.SWEEP) run once, undisturbed, 2 trials at a time, on a fresh store."""
-    folder = tmp_path_factory.mktemp("reference")
-    path, trials = helpers.write_sweep(folder, "reference")
+def _run_reference(folder: Path) -> dict:
+    path, _ = helpers.write_sweep(folder, "reference")
     root = folder / "store"
     fresh = not Path(Layout(root).tracking_uri.removeprefix("sqlite:///")).exists()
     started = time.monotonic()
@@ -62,7 +61,26 @@ def reference(tmp_path_factory) -> Reference:
         code = proc.wait(timeout=300)
     finally:
         proc.kill_all()
-    return Reference(root, "reference", path, trials, code, proc.output(), time.monotonic() - started, fresh)
+    return {"file": str(path), "root": str(root), "exit_code": code, "output": proc.output(),
+            "seconds": time.monotonic() - started, "fresh_store": fresh}
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory, worker_id) -> Reference:
+    """The faults' grid (helpers.SWEEP) run once, undisturbed, 2 trials at a time, on a fresh store. Under
+    xdist the first worker to ask runs it, in the run's shared base folder; the others wait and read it
+    (it takes a couple of minutes, and both workers ran it at once, each slowing the other)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base if worker_id == "master" else base.parent
+    folder, record = shared / "reference", shared / "reference" / "reference.json"
+    with FileLock(str(shared / "reference.lock")):
+        if not record.exists():
+            folder.mkdir(exist_ok=True)
+            record.write_text(json.dumps(_run_reference(folder)))
+    ran = json.loads(record.read_text())
+    path = Path(ran["file"])
+    return Reference(Path(ran["root"]), "reference", path, helpers.load_sweep(path).trials, ran["exit_code"],
+                     ran["output"], ran["seconds"], ran["fresh_store"])
 
 
 @pytest.fixture(scope="session")
