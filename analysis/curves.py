@@ -24,7 +24,7 @@ from analysis import schema
 from analysis.data import SweepData
 from analysis.options import AnalysisOptions
 from analysis.reference import StableReference
-from analysis.stats import replicate_estimate, t_interval, within_slope
+from analysis.stats import FRACTION_RANGE, replicate_estimate, t_interval, within_slope
 from core import fit, keys, vocab
 from core.spec import ModelSpec, TrainSpec, TrialSpec
 
@@ -360,7 +360,9 @@ def alpha_trajectories(data: SweepData) -> pd.DataFrame:
 def noise_width_curves(gap: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean prunable fraction over non-last layers vs width, one curve per noise setting of each base
     family and eta/b: mean, std and n over seeds, and the replicate interval of the mean, the Student-t
-    interval at ``level`` across seeds (low, high; NaN with one seed). From ``gap_points``."""
+    interval at ``level`` across seeds (low, high; NaN with one seed), clipped to [0, 1] where a fraction
+    lives (three seeds give t = 4.3: a spread-out point would otherwise claim fractions above 1). From
+    ``gap_points``."""
     by = [BASE_LABEL, NOISE_LABEL, GROUP_LABEL, schema.ETA_B, schema.WIDTH]
     finite = gap[np.isfinite(gap[PRUNABLE_NON_LAST].astype(float))] if len(gap) else gap
     if not len(finite):
@@ -370,5 +372,6 @@ def noise_width_curves(gap: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     ).reset_index()
     intervals = finite.groupby(by, dropna=False)[PRUNABLE_NON_LAST].apply(
         lambda values: t_interval(values.astype(float).tolist(), level)[1:]).reset_index(drop=True)
-    out["low"], out["high"] = [low for low, _ in intervals], [high for _, high in intervals]
+    out["low"] = np.clip([low for low, _ in intervals], *FRACTION_RANGE)
+    out["high"] = np.clip([high for _, high in intervals], *FRACTION_RANGE)
     return out

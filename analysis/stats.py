@@ -29,6 +29,7 @@ KENDALL_DENSE_MAX = 1500
 MIN_REPLICATES = 3   # fewer replicates (seeds): no interval, their spread is not an estimate of anything
 MIN_LEVELS = 3       # a statistic across cells needs at least 3 distinct levels of its axis for an interval
 CORRELATION_RANGE = (-1.0, 1.0)   # where a rank correlation lives; its interval is clipped to it
+FRACTION_RANGE = (0.0, 1.0)       # where a prunable fraction lives; likewise
 
 
 @dataclass(frozen=True)

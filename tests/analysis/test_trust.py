@@ -323,3 +323,17 @@ def test_cli_sweep_file_defaults_apply_and_flags_win(rep, tmp_path, capsys):
     capsys.readouterr()
     assert analysis_main(["report", "--bundle", str(bundle), "--out", str(out2), "--min-train-acc", "1.5"]) == 2
     assert "min_train_acc: must be a number in [0, 1]" in capsys.readouterr().err
+
+
+def test_noise_width_intervals_are_t_intervals_clipped_to_fractions():
+    # Three seeds of one noisy point, spread out near 1: the t interval's top (4.3 sd / sqrt 3 above the
+    # mean) would pass 1; the curve clips it where a fraction lives. One seed: no interval.
+    values = [0.98, 0.53, 0.79]
+    gap = pd.DataFrame({curves.BASE_LABEL: "b", curves.NOISE_LABEL: "noise=row σ=0.05", curves.GROUP_LABEL: "g",
+                        schema.ETA_B: 1e-3, schema.WIDTH: [256, 256, 256, 128],
+                        curves.PRUNABLE_NON_LAST: [*values, 0.55]})
+    curve = curves.noise_width_curves(gap).set_index(schema.WIDTH)
+    half = sps.t.ppf(0.975, 2) * np.std(values, ddof=1) / math.sqrt(3)
+    assert np.mean(values) + half > 1
+    assert (curve.loc[256, "low"], curve.loc[256, "high"]) == pytest.approx((np.mean(values) - half, 1.0))
+    assert curve.loc[128, "n"] == 1 and np.isnan(curve.loc[128, "low"]) and np.isnan(curve.loc[128, "high"])
