@@ -71,7 +71,7 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
 
 
 # ---------------------------------------------------------------- float32 elementary functions
-_ONE, _TWO, _HALF, _ZERO = F32(1.0), F32(2.0), F32(0.5), F32(0.0)
+_ONE, _TWO, _ZERO = F32(1.0), F32(2.0), F32(0.0)
 # Polynomial coefficients: least squares in float64 on Chebyshev nodes, weighted for relative error, then
 # rounded to float32 (the fit itself is in tests/core/test_sas_kernel.py, which also checks the errors).
 # sin on [0, pi/2] as x + x^3 q(x^2), q of degree 3: relative error 1.1e-7 in float32 (Taylor needs x^13).
@@ -112,17 +112,25 @@ _INF = F32(np.inf)
 
 
 @numba.njit(**_INLINE)
-def exp_float32(y):
-    """exp(y) for float32 y as 2^n exp(r), |r| <= ln(2)/2; inf above the float32 range, 0 below its
-    normal range."""
+def exp_scaled_float32(y, down):
+    """exp(y) * 2^-down for float32 y and an integer-valued float32 ``down``, as 2^(n - down) exp(r),
+    |r| <= ln(2)/2 (the scaling is exact); inf above the float32 range, 0 below its normal range."""
     t = min(max(y * _LOG2E, -_CLAMP), _CLAMP)
     n = (t + _ROUNDER) - _ROUNDER
     r = (y - n * _LN2_HI) - n * _LN2_LO
     p = _ONE + (r + r * r * ((((_E4 * r + _E3) * r + _E2) * r + _E1) * r + _E0))
-    power_of_two = _bits_float(I32(I32(I32(min(max(n, _MIN_EXP), _MAX_EXP)) + _EXP_BIAS) << _EXP_SHIFT))
-    result = p * power_of_two
-    result = _INF if n > _MAX_EXP else result
-    return _ZERO if n < _MIN_EXP else result
+    m = n - down
+    power_of_two = _bits_float(I32(I32(I32(min(max(m, _MIN_EXP), _MAX_EXP)) + _EXP_BIAS) << _EXP_SHIFT))
+    # m = 128 can still fit (exp(r) < 1) though 2^128 does not: its last factor of 2 goes on the polynomial.
+    result = (p * (_TWO if m > _MAX_EXP else _ONE)) * power_of_two
+    result = _INF if m > _MAX_EXP + _ONE else result
+    return _ZERO if m < _MIN_EXP else result
+
+
+@numba.njit(**_INLINE)
+def exp_float32(y):
+    """exp(y) for float32 y; inf above the float32 range, 0 below its normal range."""
+    return exp_scaled_float32(y, _ZERO)
 
 
 # ---------------------------------------------------------------- Chambers-Mallows-Stuck
@@ -131,6 +139,10 @@ _ANGLE_STEP = F32(math.pi * 2.0 ** -24)
 _TWO_23, _CENTER = F32(2.0 ** 23), F32(2.0 ** 23 - 0.5)
 _UNIFORM_STEP = F32(2.0 ** -24)
 _V_SHIFT, _U_SHIFT = U32(8), U32(9)
+# At small alpha (below ~0.2; never from 0.5 up) the power can pass float32's largest value while the draw,
+# the power times sin(alpha V) / cos(V) < 1, does not: the power is taken exactly 2^24 smaller and the
+# factor carries 2^24 back. The price: powers below ~2e-31 flush to 0, which only alpha below ~0.04 reaches.
+_POWER_DOWN, _POWER_SCALE = F32(24.0), F32(2.0 ** 24)
 
 
 @numba.njit(**_INLINE)
@@ -146,8 +158,8 @@ def _cms(a, b, alpha, exponent, sin_far, cos_base, cos_slope):
     cos_1ma_v = sin_first_quadrant(cos_base + cos_slope * to_edge)   # pi/2 - |1 - alpha| |V|
     u = F32(I32(I32(b >> _U_SHIFT) * I32(2) + I32(1))) * _UNIFORM_STEP
     w = -log_positive(u)
-    power = exp_float32(exponent * log_positive(cos_1ma_v / (w * cos_v)))
-    x = sin_av / cos_v * power       # cos(V)^(-1/alpha) = cos(V)^(-1) * cos(V)^(-(1-alpha)/alpha)
+    power = exp_scaled_float32(exponent * log_positive(cos_1ma_v / (w * cos_v)), _POWER_DOWN)
+    x = sin_av / cos_v * _POWER_SCALE * power   # cos(V)^(-1/alpha) = cos(V)^(-1) cos(V)^(-(1-alpha)/alpha)
     return x if j > _ZERO else -x
 
 
@@ -156,9 +168,12 @@ def _per_call(alpha):
     """``_cms``'s constants for one alpha: alpha, the exponent (1 - alpha) / alpha, and the parts of
     pi - alpha |V| = sin_far + alpha (pi/2 - |V|) and pi/2 - |1 - alpha| |V| = cos_base + cos_slope (pi/2 - |V|),
     sums of non-negative terms, so no digits cancel near the edges."""
-    alpha = F32(alpha)
-    cos_slope = abs(_ONE - alpha)
-    return alpha, (_ONE - alpha) / alpha, (_ONE - alpha * _HALF) * F32(math.pi), (_ONE - cos_slope) * _HALF_PI, cos_slope
+    # In float64, then rounded: alpha near 2 rounded to float32 first would leave 1 - alpha / 2 with few
+    # correct digits (relative error 7e-4 in a draw at alpha = 1.99999).
+    alpha = np.float64(alpha)
+    slope = abs(1.0 - alpha)
+    return (F32(alpha), F32((1.0 - alpha) / alpha), F32((1.0 - alpha * 0.5) * math.pi),
+            F32((1.0 - slope) * (math.pi / 2)), F32(slope))
 
 
 @numba.njit(**_JIT)
