@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ from analysis import schema
 from analysis.data import SweepData
 from analysis.options import AnalysisOptions
 from analysis.reference import StableReference
-from analysis.stats import FRACTION_RANGE, replicate_estimate, t_interval, within_slope
+from analysis.stats import FRACTION_RANGE, MIN_REPLICATES, replicate_estimate, t_interval, within_slope
 from core import fit, keys, vocab
 from core.spec import ModelSpec, TrainSpec, TrialSpec
 
@@ -92,9 +93,26 @@ def setting_text(row: pd.Series | dict, column: str) -> str:
         except (ValueError, SyntaxError):
             return value
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + "]"
-    if isinstance(value, float):
-        return f"{value:g}"
+        return "[" + ", ".join(_value_text(v) for v in value) + "]"
+    return _value_text(value)
+
+
+def _value_text(value: Any) -> str:
+    """One value as text that is equal exactly when the values are: an int column holding a missing value
+    comes back as floats (1000000.0 must read as the default 1000000), and a float keeps every digit
+    (20240611.0 and 20240612.0 differ)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return str(int(number)) if number.is_integer() and abs(number) < 2 ** 53 else repr(number)
     return str(value)
 
 
@@ -360,9 +378,9 @@ def alpha_trajectories(data: SweepData) -> pd.DataFrame:
 def noise_width_curves(gap: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Mean prunable fraction over non-last layers vs width, one curve per noise setting of each base
     family and eta/b: mean, std and n over seeds, and the replicate interval of the mean, the Student-t
-    interval at ``level`` across seeds (low, high; NaN with one seed), clipped to [0, 1] where a fraction
-    lives (three seeds give t = 4.3: a spread-out point would otherwise claim fractions above 1). From
-    ``gap_points``."""
+    interval at ``level`` across seeds (low, high; NaN with fewer than MIN_REPLICATES seeds, as for every
+    replicate interval), clipped to [0, 1] where a fraction lives (three seeds give t = 4.3: a spread-out
+    point would otherwise claim fractions above 1). From ``gap_points``."""
     by = [BASE_LABEL, NOISE_LABEL, GROUP_LABEL, schema.ETA_B, schema.WIDTH]
     finite = gap[np.isfinite(gap[PRUNABLE_NON_LAST].astype(float))] if len(gap) else gap
     if not len(finite):
@@ -371,7 +389,8 @@ def noise_width_curves(gap: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         mean=(PRUNABLE_NON_LAST, "mean"), std=(PRUNABLE_NON_LAST, "std"), n=(PRUNABLE_NON_LAST, "count"),
     ).reset_index()
     intervals = finite.groupby(by, dropna=False)[PRUNABLE_NON_LAST].apply(
-        lambda values: t_interval(values.astype(float).tolist(), level)[1:]).reset_index(drop=True)
+        lambda values: t_interval(values.astype(float).tolist(), level)[1:] if len(values) >= MIN_REPLICATES
+        else (math.nan, math.nan)).reset_index(drop=True)
     out["low"] = np.clip([low for low, _ in intervals], *FRACTION_RANGE)
     out["high"] = np.clip([high for _, high in intervals], *FRACTION_RANGE)
     return out

@@ -17,6 +17,7 @@ from matplotlib.patches import Patch
 from analysis import schema
 from analysis.curves import GEN_ERROR, GROUP_LABEL, KAPPA, NOISE_LABEL, NOISELESS
 from analysis.grid import OUTCOME_COLUMNS
+from analysis.stats import MIN_REPLICATES
 from core import vocab
 
 ROLE_COLORS = MappingProxyType(dict(zip(vocab.ROLES, ("tab:blue", "tab:orange", "tab:green"), strict=True)))
@@ -208,7 +209,7 @@ def noise_width_figure(curve: pd.DataFrame, title: str, eps: float, level: float
             if len(line):
                 below = (line["mean"] - line["low"]).fillna(0).clip(lower=0)
                 above = (line["high"] - line["mean"]).fillna(0).clip(lower=0)
-                yerr = np.vstack([below, above]) if line["n"].max() >= 2 else None
+                yerr = np.vstack([below, above]) if line["low"].notna().any() else None
                 ax.errorbar(line[schema.WIDTH], line["mean"], yerr=yerr, marker="o", ms=3, capsize=2,
                             color=palette[setting], label=setting)
         _log_x(ax, 2)
@@ -236,10 +237,12 @@ def _eta_colorbar(fig: Figure, axes, etas) -> None:
 
 
 def interval_text(n: pd.Series, level: float) -> str:
-    """What replicate-interval bars are: 'mean and its 95% t interval across seeds', or none with one seed."""
+    """What replicate-interval bars are: 'mean and its 95% t interval across seeds' (from MIN_REPLICATES
+    seeds at a point), or why there are none."""
     n = pd.to_numeric(n, errors="coerce").dropna()
-    return f"mean and its {level:.0%} t interval across seeds" if len(n) and n.max() >= 2 else \
-        "one seed: no error bars"
+    if len(n) and n.max() >= MIN_REPLICATES:
+        return f"mean and its {level:.0%} t interval across seeds (points with fewer than {MIN_REPLICATES}: none)"
+    return f"fewer than {MIN_REPLICATES} seeds: no intervals"
 
 
 def spread_text(n: pd.Series) -> str:

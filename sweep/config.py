@@ -115,14 +115,20 @@ def _analysis_problems(text: str) -> list[Problem]:
 
 
 def _unmeasured_analysis(text: str, specs: list[TrialSpec]) -> list[Problem]:
-    """The ``analysis:`` method or eps no trial of the sweep measures (compress.methods, compress.eps): its
-    report could only say 'no usable trials'."""
-    from analysis.options import options_from_sweep_file, unmeasured
+    """The method or eps of the report this ``analysis:`` section sets up (its fields over the report's
+    defaults) that no trial of the sweep measures (compress.methods, compress.eps): that report would be
+    refused. Without an ``analysis:`` section the report's options are left to its flags."""
+    from analysis.options import options_for, options_from_sweep_file, unmeasured
 
     methods = {method for spec in specs for method in spec.compress.methods}
     eps = {tolerance for spec in specs for tolerance in spec.compress.eps}
-    problem = unmeasured(options_from_sweep_file(text), methods, eps, "any trial of this sweep")
-    return [] if problem is None else [(f"analysis.{problem.field}", str(problem).partition(": ")[2])]
+    problem = unmeasured(options_for(text), methods, eps, "any trial of this sweep")
+    if problem is None:
+        return []
+    message = str(problem).partition(": ")[2]
+    if problem.field not in options_from_sweep_file(text):
+        message += f"; it is the report's default: set analysis.{problem.field}"
+    return [(f"analysis.{problem.field}", message)]
 
 
 def _absolute(path: str, base: Path) -> str:

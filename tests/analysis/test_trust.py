@@ -17,6 +17,7 @@ from analysis.claims import claims_table, correlations_table, noise_pairs
 from analysis.options import AnalysisOptions, options_for, options_from_sweep_file, resolve_options
 from analysis.prepared import prepare
 from analysis.usable import excluded_trials, measure_version_warning, trial_usability
+from core.spec import TrainSpec
 from tests.analysis import store
 
 FCN = "fcn depth 3 / mnist5k"
@@ -227,6 +228,25 @@ def test_families_split_on_any_other_spec_field_that_varies():
     assert len(noise_pairs(prepare(data, resolve_options(data, AnalysisOptions(method="magnitude"))).gap)) == 9
 
 
+def test_family_settings_compare_numbers_as_numbers():
+    # An int param that some runs lack comes back as floats in the others (1000000.0): it must read as the
+    # default those runs had, 1000000, and not split the family. And every digit counts.
+    default = TrainSpec().max_iters
+
+    def long_runs(params):
+        params["train.max_iters"] = default
+        if params["model.arch"] == "vgg11" and params["model.width"] == store.TWO_WIDTHS[0]:
+            del params["train.max_iters"]
+
+    data = _replicated_with(long_runs)
+    assert data.trials["train.max_iters"].isna().any() and data.trials["train.max_iters"].dtype == float
+    labels = curves.trial_axes(data, usable_only=False)[curves.GROUP_LABEL].value_counts().to_dict()
+    assert labels["vgg11 / cifar10"] == 18
+    assert curves.setting_text({"x": float(default)}, "x") == curves.setting_text({}, "train.max_iters") == str(default)
+    assert curves.setting_text({"x": 20240611.0}, "x") != curves.setting_text({"x": 20240612.0}, "x")
+    assert curves.setting_text({"x": "[0.1, 0.316]"}, "x") == "[0.1, 0.316]"
+
+
 def test_neuron_is_read_uncentred(rep):
     options = resolve_options(rep, AnalysisOptions(method="neuron"))
     assert options.center == "median" and options.center_for("neuron") == "none"
@@ -327,13 +347,16 @@ def test_cli_sweep_file_defaults_apply_and_flags_win(rep, tmp_path, capsys):
 
 def test_noise_width_intervals_are_t_intervals_clipped_to_fractions():
     # Three seeds of one noisy point, spread out near 1: the t interval's top (4.3 sd / sqrt 3 above the
-    # mean) would pass 1; the curve clips it where a fraction lives. One seed: no interval.
+    # mean) would pass 1; the curve clips it where a fraction lives. One or two seeds: no interval (two
+    # would give t = 12.7 and a bar over all of [0, 1]).
     values = [0.98, 0.53, 0.79]
     gap = pd.DataFrame({curves.BASE_LABEL: "b", curves.NOISE_LABEL: "noise=row σ=0.05", curves.GROUP_LABEL: "g",
-                        schema.ETA_B: 1e-3, schema.WIDTH: [256, 256, 256, 128],
-                        curves.PRUNABLE_NON_LAST: [*values, 0.55]})
+                        schema.ETA_B: 1e-3, schema.WIDTH: [256, 256, 256, 128, 512, 512],
+                        curves.PRUNABLE_NON_LAST: [*values, 0.55, 0.2, 0.6]})
     curve = curves.noise_width_curves(gap).set_index(schema.WIDTH)
     half = sps.t.ppf(0.975, 2) * np.std(values, ddof=1) / math.sqrt(3)
     assert np.mean(values) + half > 1
     assert (curve.loc[256, "low"], curve.loc[256, "high"]) == pytest.approx((np.mean(values) - half, 1.0))
     assert curve.loc[128, "n"] == 1 and np.isnan(curve.loc[128, "low"]) and np.isnan(curve.loc[128, "high"])
+    assert curve.loc[512, "n"] == 2 and np.isnan(curve.loc[512, "low"]) and np.isnan(curve.loc[512, "high"])
+    assert curve.loc[512, "mean"] == pytest.approx(0.4)

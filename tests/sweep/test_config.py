@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core.spec import CompressSpec, DataSpec, ModelSpec, TrainSpec, TrialSpec
 from sweep.cli import main
@@ -285,10 +286,24 @@ def test_grid_points_that_give_one_spec_are_one_trial_with_a_note(tmp_path, monk
                            "(measured: magnitude, neuron)"),
     ("{method: neuron, eps: 0.2}", "analysis.eps: 0.2 was not measured by any trial of this sweep "
                                    "(measured: 0.1, 0.316)"),
+    # A section that leaves eps to the report's default (0.1), in a sweep that measures only 0.316.
+    ("{method: neuron}", "analysis.eps: 0.1 was not measured by any trial of this sweep (measured: 0.316); "
+                         "it is the report's default: set analysis.eps"),
+    ("{eps: 0.316}", "analysis.method: 'magnitude' was not measured by any trial of this sweep (measured: "
+                     "neuron); it is the report's default: set analysis.method"),
 ])
 def test_an_analysis_method_or_eps_no_trial_measures_is_bad_input(analysis, problem):
     text = (CONFIGS / "noise-width.yaml").read_text().replace("analysis: {method: neuron, eps: 0.316}",
                                                              f"analysis: {analysis}")
+    if "default" in problem:     # the sweep measures neither default
+        text = text.replace("eps: [0.1, 0.316]", "eps: [0.316]").replace("methods: [neuron, magnitude]",
+                                                                         "methods: [neuron]")
     with pytest.raises(UserError) as err:
         parse(text)
     assert err.value.lines == [f"s.yaml: {problem}"]
+
+
+def test_a_sweep_without_an_analysis_section_leaves_the_report_options_to_its_flags():
+    text = (CONFIGS / "noise-width.yaml").read_text().replace("analysis: {method: neuron, eps: 0.316}\n", "")
+    text = text.replace("eps: [0.1, 0.316]", "eps: [0.316]").replace("methods: [neuron, magnitude]", "methods: [neuron]")
+    assert "analysis" not in yaml.safe_load(text) and len(parse(text).trials) == 30
