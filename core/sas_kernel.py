@@ -127,12 +127,6 @@ def exp_scaled_float32(y, down):
     return _ZERO if m < _MIN_EXP else result
 
 
-@numba.njit(**_INLINE)
-def exp_float32(y):
-    """exp(y) for float32 y; inf above the float32 range, 0 below its normal range."""
-    return exp_scaled_float32(y, _ZERO)
-
-
 # ---------------------------------------------------------------- Chambers-Mallows-Stuck
 _HALF_PI = F32(math.pi / 2)
 _ANGLE_STEP = F32(math.pi * 2.0 ** -24)
